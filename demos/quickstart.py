@@ -11,6 +11,7 @@ message).
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -47,13 +48,23 @@ def quickstart_steps() -> list[tuple[str, StepFn]]:
     return steps
 
 
-def run_quickstart(out: Path, seed: int = 0, overwrite: bool = False) -> list[dict[str, Any]]:
-    """Run every step under ``out`` and return one summary row per step; writes ``summary.json``."""
+def run_quickstart(
+    out: Path, seed: int = 0, overwrite: bool = False, steps: list[tuple[str, StepFn]] | None = None
+) -> list[dict[str, Any]]:
+    """Run every step under ``out`` and return one summary row per step; writes ``summary.json``.
+
+    Args:
+        out: output folder; refused if it exists unless ``overwrite`` (then it is emptied first).
+        seed: seed passed to every step.
+        steps: ``(name, step)`` pairs to run instead of :func:`quickstart_steps` (tests).
+    """
     check_can_write(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     rows: list[dict[str, Any]] = []
     context: dict[str, Path] = {}
-    for name, step in quickstart_steps():
+    for name, step in quickstart_steps() if steps is None else steps:
         workdir = out / name
         start = time.perf_counter()
         try:
