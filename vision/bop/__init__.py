@@ -1,0 +1,1 @@
+"""BOP benchmark I/O and evaluation: dataset reader, results writer, COCO-style evaluator, fixture."""
