@@ -16,7 +16,6 @@ Model code comes from the ``segment-anything`` package; this module adds what a 
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -183,7 +182,7 @@ def download_sam(
         with atomic_path(target, overwrite=overwrite) as tmp:
             try:
                 resp = urllib.request.urlopen(src, timeout=timeout)  # noqa: S310 (official https URL or a user's)
-            except (urllib.error.URLError, socket.timeout, OSError, ValueError) as err:
+            except (TimeoutError, urllib.error.URLError, OSError, ValueError) as err:
                 reason = getattr(err, "reason", err)
                 raise UserError(
                     f"cannot download {src} ({reason}); fetch {ck.filename} where the network allows and pass its path"
@@ -195,7 +194,7 @@ def download_sam(
                 for block in track(blocks, f"downloading {ck.filename}", total=(total + chunk - 1) // chunk or None):
                     fh.write(block)
             verify_checkpoint(tmp, key, registry)
-    except (socket.timeout, TimeoutError) as err:
+    except TimeoutError as err:
         raise UserError(f"download of {src} timed out after {timeout:.0f} s; fetch {ck.filename} elsewhere") from err
     return target
 
