@@ -32,9 +32,10 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _registrars() -> list:
     """The areas' ``register`` functions, in the order their commands appear in ``--help``."""
-    from demos import quickstart
+    from demos import demo_cli, quickstart
+    from videosr import cli as videosr_cli
 
-    return [quickstart.register]
+    return [quickstart.register, demo_cli.register, videosr_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

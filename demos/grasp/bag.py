@@ -79,8 +79,12 @@ def _topic_list(topics: dict[str, Any]) -> str:
     return ", ".join(f"{name} [{info.msgtype}, {info.msgcount} msgs]" for name, info in sorted(topics.items()))
 
 
-def resolve_topics(topics: dict[str, Any], wanted: BagTopics, have_intrinsics: bool, path: Path) -> BagTopics:
+def resolve_topics(topics: dict[str, Any], wanted: BagTopics, have_intrinsics: bool, path: Path,
+                   preferred: BagTopics | None = None) -> BagTopics:
     """Check and complete the topic choice against a bag's ``{topic: TopicInfo}``.
+
+    ``wanted`` names are required to exist; for its None fields a ``preferred`` name is used when the
+    bag has it, else the only topic of the right type.
 
     Raises :class:`UserError` naming the problem and listing every topic of the bag when a requested
     topic is absent, has the wrong type or no messages, or cannot be chosen unambiguously.
@@ -88,7 +92,11 @@ def resolve_topics(topics: dict[str, Any], wanted: BagTopics, have_intrinsics: b
     images = [t for t, info in topics.items() if info.msgtype == M.IMAGE and t != GT_INSTANCES]
     infos = [t for t, info in topics.items() if info.msgtype == M.CAMERA_INFO]
 
-    def pick(role: str, given: str | None, candidates: list[str], msgtype: str) -> str | None:
+    pref = preferred or BagTopics()
+
+    def pick(role: str, given: str | None, candidates: list[str], msgtype: str, default: str | None) -> str | None:
+        if given is None and default in topics and topics[default].msgtype == msgtype:
+            return default
         if given is not None:
             if given not in topics:
                 raise UserError(f"bag has no {role} topic '{given}'; its topics: {_topic_list(topics)}", path)
@@ -101,9 +109,9 @@ def resolve_topics(topics: dict[str, Any], wanted: BagTopics, have_intrinsics: b
 
     depth_like = [t for t in images if "depth" in t.lower()]
     colour_like = [t for t in images if "depth" not in t.lower()]
-    rgb = pick("colour image", wanted.rgb, colour_like, M.IMAGE)
-    depth = pick("depth image", wanted.depth, depth_like, M.IMAGE)
-    info = pick("CameraInfo", wanted.camera_info, infos, M.CAMERA_INFO)
+    rgb = pick("colour image", wanted.rgb, colour_like, M.IMAGE, pref.rgb)
+    depth = pick("depth image", wanted.depth, depth_like, M.IMAGE, pref.depth)
+    info = pick("CameraInfo", wanted.camera_info, infos, M.CAMERA_INFO, pref.camera_info)
     if rgb is None or depth is None:
         role = "colour" if rgb is None else "depth"
         raise UserError(
@@ -129,11 +137,13 @@ def read_bag_frames(
     tolerance_ms: float = 20.0,
     depth_scale: float = 0.001,
     stats: BagReadStats | None = None,
+    preferred: BagTopics | None = None,
 ) -> Iterator[Frame]:
     """Synchronised frames of a rosbag2.
 
     Args:
-        topics: topic names (None fields are auto-detected, see :func:`resolve_topics`).
+        topics: required topic names (None fields: ``preferred`` if present, else auto-detected; see
+            :func:`resolve_topics`).
         intrinsics: used when the bag has no CameraInfo (CameraInfo wins when present).
         tolerance_ms: largest colour/depth header-stamp difference that still forms a pair.
         depth_scale: metres per unit of 16UC1 depth.
@@ -146,7 +156,7 @@ def read_bag_frames(
     store = M.make_typestore()
     reader = open_reader(p)
     try:
-        chosen = resolve_topics(reader.topics, topics or BagTopics(), intrinsics is not None, p)
+        chosen = resolve_topics(reader.topics, topics or BagTopics(), intrinsics is not None, p, preferred)
         stats.topics = {"rgb": chosen.rgb, "depth": chosen.depth, "camera_info": chosen.camera_info or ""}
         wanted = {chosen.rgb, chosen.depth, chosen.camera_info, GT_INSTANCES, GT_OBJECTS} - {None}
         conns = [c for c in reader.connections if c.topic in wanted]

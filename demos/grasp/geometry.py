@@ -73,7 +73,7 @@ class GraspParams:
         suction_flat_tol_m: plane-fit RMS residual (metres) at which the flatness term falls to 1/e.
         suction_max_tilt_deg: reject surfaces whose normal is tilted more than this from the camera axis.
         suction_candidates: at most this many candidate pixels are scored per object.
-        jaw_max_opening_m: widest object the parallel gripper can close on.
+        jaw_max_opening_m: widest object the parallel gripper can close on (0.14 m: a Robotiq 2F-140).
         min_valid_depth_fraction: below this share of mask pixels with valid depth, no grasp is made.
     """
 
@@ -82,7 +82,7 @@ class GraspParams:
     suction_flat_tol_m: float = 0.002
     suction_max_tilt_deg: float = 60.0
     suction_candidates: int = 400
-    jaw_max_opening_m: float = 0.12
+    jaw_max_opening_m: float = 0.14
     min_valid_depth_fraction: float = 0.05
 
 

@@ -1,0 +1,175 @@
+"""``edgevision demo ...``: the robotics grasp node and its synthetic scene generator.
+
+Only argparse at module level; the handlers import the heavy modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+GRASP_EPILOG = """\
+examples:
+  edgevision demo grasp-scene --out scene_bag --frames 8
+  edgevision demo grasp --bag scene_bag --references armbench/Reference_Images \\
+      --checkpoint embedder.pt --out grasp_out
+  edgevision demo grasp --images frames/ --intrinsics camera.json --gallery gallery.safetensors \\
+      --checkpoint embedder.pt --products P0003 P0007 --out grasp_out
+"""
+
+
+def _load_cfg(path: str | None):  # -> GraspDemoConfig
+    from demos.grasp.config import GraspDemoConfig
+    from vision.common.config import load_config
+
+    return load_config(path, GraspDemoConfig) if path else GraspDemoConfig()
+
+
+def _cmd_grasp(args: argparse.Namespace) -> int:
+    from demos.grasp.bag import BagReadStats, BagTopics, read_bag_frames
+    from demos.grasp.frames import load_intrinsics, read_image_folder
+    from demos.grasp.node import GraspNode
+    from demos.grasp.run import build_identifier, build_segmenter, run_grasp_demo
+    from vision.common.atomic import check_can_write
+    from vision.common.errors import UserError, require_file
+
+    cfg = _load_cfg(args.config)
+    if args.sync_tolerance_ms is not None:
+        cfg.sync_tolerance_ms = args.sync_tolerance_ms
+    if args.storage is not None:
+        cfg.storage = args.storage
+    check_can_write(args.out, args.overwrite)
+    require_file(args.checkpoint, "embedder checkpoint")
+    if args.images and not args.intrinsics:
+        raise UserError("--images needs --intrinsics K.json (fx, fy, cx, cy, width, height)", args.images)
+    segmenter = build_segmenter(cfg.segment, args.sam_checkpoint)
+    identifier, gallery_info = build_identifier(args.checkpoint, args.gallery, args.references,
+                                                cfg.identify.mode, cfg.identify.batch_size)
+    if args.products:
+        unknown = [p for p in args.products if p not in identifier.gallery.product_ids]
+        if unknown:
+            raise UserError(f"requested products not in the gallery: {', '.join(unknown)} "
+                            f"(gallery has {len(identifier.gallery.product_ids)} products)")
+    stats = None
+    if args.bag:
+        k = load_intrinsics(args.intrinsics)[0] if args.intrinsics else None
+        stats = BagReadStats()
+        t = cfg.topics
+        frames = read_bag_frames(
+            args.bag, BagTopics(args.rgb_topic, args.depth_topic, args.camera_info_topic), intrinsics=k,
+            tolerance_ms=cfg.sync_tolerance_ms, depth_scale=cfg.depth_scale, stats=stats,
+            preferred=BagTopics(t.rgb, t.depth, t.camera_info))
+        source = {"bag": str(args.bag)}
+    else:
+        frames = read_image_folder(args.images, args.intrinsics)
+        source = {"images": str(args.images), "intrinsics": str(args.intrinsics)}
+    node = GraspNode(segmenter, identifier, cfg.grasp, products=args.products, topics=cfg.topics,
+                     min_similarity=cfg.identify.min_similarity, top_k=cfg.identify.top_k,
+                     crop_pad=cfg.identify.crop_pad)
+    inputs = {**source, "segmenter": type(segmenter).__name__, **gallery_info}
+    report = run_grasp_demo(frames, node, args.out, cfg, overwrite=args.overwrite, inputs=inputs,
+                            products=args.products, input_stats=stats)
+    _print_report(report, Path(args.out))
+    return 0
+
+
+def _print_report(report: dict, out: Path) -> None:
+    from vision.common.progress import print_table
+
+    rows = [("frames", report["frames"]), ("objects grasped", report["objects_grasped"]),
+            ("suction grasps", report["grasps"]["suction"]), ("parallel-jaw grasps", report["grasps"]["parallel_jaw"])]
+    timing = report.get("timings") or {}
+    for stage, ms in (timing.get("mean_ms") or {}).items():
+        rows.append((f"{stage} ms/frame", round(ms, 1)))
+    if timing.get("fps"):
+        rows.append(("node fps", round(timing["fps"], 2)))
+    gt = report.get("ground_truth") or {}
+    for key in ("identification_accuracy", "grasp_on_right_object", "suction_normal_error_deg_median"):
+        if gt.get(key) is not None:
+            rows.append((key, round(gt[key], 3)))
+    for reason, n in report.get("grasp_failures", {}).items():
+        rows.append((f"no grasp: {reason}", n))
+    print_table(f"grasp demo -> {out}", ["figure", "value"], rows)
+    print(f"report: {out / 'report.json'}")
+
+
+def _cmd_grasp_scene(args: argparse.Namespace) -> int:
+    from demos.grasp.run import reference_sets
+    from demos.grasp.scene import write_scene_bag
+    from identification.fixture import make_catalog
+    from vision.common.errors import UserError
+
+    cfg = _load_cfg(args.config)
+    if args.references:
+        ids = [pid for pid, paths in reference_sets(args.references).items() if paths]
+        try:
+            n = max(int(pid.lstrip("P")) for pid in ids) + 1
+        except ValueError as err:
+            raise UserError("product folders must be named like P0003 (fixture catalog ids)", args.references) from err
+        catalog = [s for s in make_catalog(n, args.catalog_seed) if s.product_id in set(ids)]
+    else:
+        catalog = make_catalog(args.catalog_size, args.catalog_seed)
+    if not catalog:
+        raise UserError("no products to place in the scenes")
+    summary = write_scene_bag(args.out, catalog, args.frames, args.seed, cfg.scene, storage=args.storage,
+                              overwrite=args.overwrite, with_camera_info=not args.no_camera_info)
+    print(f"wrote {summary['frames']} frames with {summary['objects']} objects of {len(summary['products'])} "
+          f"products to {args.out} ({args.storage})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``demo grasp`` and ``demo grasp-scene``."""
+    demo = sub.add_parser("demo", parents=[common], help="end-to-end demos (robot grasping)",
+                          description="End-to-end demos: the ROS-style grasp node on a rosbag2 or image folder, "
+                          "and a generator of synthetic RGB-D tote bags to run it on.")
+    dsub = demo.add_subparsers(dest="demo_command", metavar="DEMO", title="demos")
+    dsub.required = True
+
+    g = dsub.add_parser(
+        "grasp", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=GRASP_EPILOG,
+        help="segment, identify and compute grasps on RGB-D frames from a rosbag2 or an image folder",
+        description="Run the grasp node (segment -> identify against a gallery -> suction and parallel-jaw grasps "
+        "as 6-DoF camera-frame poses) on a rosbag2 (sqlite3 or MCAP; sensor_msgs Image rgb8/bgr8 + 16UC1/32FC1 "
+        "depth + CameraInfo) or on a folder of RGB(-D) images. Writes OUT/detections.mcap (rosbag2 with "
+        "vision_msgs detections, PoseArray grasps, annotated Image), detections.json, report.json and "
+        "annotated PNGs. Generated scene bags carry ground truth: the report then gives identification "
+        "accuracy and the share of grasps on the right object.")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bag", help="input rosbag2 folder (sqlite3 or MCAP)")
+    src.add_argument("--images", help="folder of RGB images (rgb/ + depth/ subfolders, or NAME.png + NAME_depth.png)")
+    g.add_argument("--intrinsics", help="camera intrinsics JSON {fx, fy, cx, cy, width, height, depth_scale?}; "
+                   "required with --images, used for bags without CameraInfo")
+    gal = g.add_mutually_exclusive_group(required=True)
+    gal.add_argument("--gallery", help="saved gallery file (identification gallery)")
+    gal.add_argument("--references", help="reference images <product_id>/<n>.jpg (or an ArmBench root)")
+    g.add_argument("--checkpoint", required=True, help="embedder checkpoint (identification)")
+    g.add_argument("--sam-checkpoint", help="SAM checkpoint; without it the classical RGB-D segmenter is used")
+    g.add_argument("--products", nargs="+", metavar="ID", help="grasp only these product ids (default: all)")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--config", help="YAML config (default values: configs/demo/grasp.yaml)")
+    g.add_argument("--rgb-topic", help="colour image topic (default: config's, else detected)")
+    g.add_argument("--depth-topic", help="depth image topic (default: config's, else detected)")
+    g.add_argument("--camera-info-topic", help="CameraInfo topic (default: config's, else detected)")
+    g.add_argument("--sync-tolerance-ms", type=float, help="largest colour/depth stamp difference of a pair")
+    g.add_argument("--storage", choices=["mcap", "sqlite3"], help="output bag storage (default: mcap)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    g.set_defaults(func=_cmd_grasp)
+
+    s = dsub.add_parser(
+        "grasp-scene", parents=[common], help="write a rosbag2 of synthetic RGB-D tote scenes with ground truth",
+        description="Generate RGB-D tote scenes with products from the identification fixture catalog at known "
+        "poses and depth, and write them into a rosbag2 (colour rgb8, depth 16UC1, CameraInfo, ground-truth "
+        "instance labels and object JSON). Use --references to place only products that have reference "
+        "images, so `demo grasp` can identify them.")
+    s.add_argument("--out", required=True, help="output rosbag2 folder")
+    s.add_argument("--frames", type=int, default=8, help="number of frames (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="scene random seed (default: %(default)s)")
+    s.add_argument("--references", help="place the products of these reference folders (fixture ids)")
+    s.add_argument("--catalog-size", type=int, default=12, help="products in the catalog without --references")
+    s.add_argument("--catalog-seed", type=int, default=0, help="seed of identification.fixture.make_catalog")
+    s.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default: mcap)")
+    s.add_argument("--no-camera-info", action="store_true", help="leave CameraInfo out of the bag")
+    s.add_argument("--config", help="YAML config (its scene section)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing bag folder")
+    s.set_defaults(func=_cmd_grasp_scene)
