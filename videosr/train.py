@@ -1,0 +1,125 @@
+"""Fit one SR model for a fixed number of steps with Lightning, resumable after an interruption.
+
+Each fit has a ``tag`` (``single``, ``stdo_chunk0``, ...). With a work folder, Lightning keeps
+``<work>/<tag>/last.ckpt`` every ``checkpoint_every`` steps; a rerun resumes from it (optimizer, scheduler
+and step count restored; the crop sampler restarts its random stream). A finished fit leaves
+``<work>/<tag>.done.pt`` (final weights) and ``<work>/<tag>.done.json`` (steps, seconds) so that a
+rerun skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from videosr.config import TrainConfig
+from videosr.lit import CropSampler, SRModule
+from vision.common.progress import get_logger, progress_enabled
+
+log = get_logger(__name__)
+
+
+@dataclass
+class TrainData:
+    """Frames as uint8 tensors: ``lr`` (T, 3, h, w), ``hr`` (T, 3, s*h, s*w), and the patch ``grid``."""
+
+    lr: torch.Tensor
+    hr: torch.Tensor
+    grid: tuple[int, int]
+
+    @classmethod
+    def from_frames(cls, lr: list[np.ndarray], hr: list[np.ndarray], grid: tuple[int, int]) -> TrainData:
+        """Build from lists of (h, w, 3) uint8 frames."""
+        def stack(frames: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+        return cls(lr=stack(lr), hr=stack(hr), grid=grid)
+
+    def all_items(self, frames: np.ndarray | None = None) -> np.ndarray:
+        """(N, 3) (t, r, c) of every patch of the given frames (default: all frames)."""
+        ts = np.arange(self.lr.shape[0]) if frames is None else np.asarray(frames)
+        rows, cols = self.grid
+        t, r, c = np.meshgrid(ts, np.arange(rows), np.arange(cols), indexing="ij")
+        return np.stack([t.ravel(), r.ravel(), c.ravel()], axis=1)
+
+
+@dataclass
+class FitResult:
+    """Outcome of one fit: optimiser steps run in this fit and wall seconds (of the run that did them)."""
+
+    steps: int
+    seconds: float
+
+
+def fit(
+    model: nn.Module,
+    data: TrainData,
+    items: np.ndarray,
+    steps: int,
+    learning_rate: float,
+    cfg: TrainConfig,
+    tag: str,
+    seed: int,
+    work_dir: Path | None = None,
+) -> FitResult:
+    """Train ``model`` in place for ``steps`` optimiser steps on crops around ``items`` patches."""
+    if work_dir is not None:
+        done_pt, done_json = work_dir / f"{tag}.done.pt", work_dir / f"{tag}.done.json"
+        if done_pt.is_file() and done_json.is_file():
+            model.load_state_dict(torch.load(done_pt, map_location="cpu", weights_only=True))
+            info = json.loads(done_json.read_text())
+            log.info("%s: reusing finished training from %s", tag, done_pt)
+            return FitResult(steps=int(info["steps"]), seconds=float(info["seconds"]))
+    if steps <= 0:
+        return FitResult(steps=0, seconds=0.0)
+    module = SRModule(model, lr=learning_rate, steps=steps, min_lr_ratio=cfg.min_lr_ratio, loss=cfg.loss)
+    sampler = CropSampler(data.lr, data.hr, items, data.grid, cfg.crop, cfg.batch_size, seed)
+    loader = DataLoader(sampler, batch_size=None, num_workers=0)
+    callbacks: list[pl.Callback] = []
+    ckpt_path = None
+    if work_dir is not None:
+        ckdir = work_dir / tag
+        callbacks.append(
+            pl.callbacks.ModelCheckpoint(dirpath=ckdir, save_last=True, save_top_k=0, every_n_train_steps=max(1, cfg.checkpoint_every))
+        )
+        if (ckdir / "last.ckpt").is_file():
+            ckpt_path = str(ckdir / "last.ckpt")
+            log.info("%s: resuming from %s", tag, ckpt_path)
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=work_dir is not None,
+        enable_progress_bar=progress_enabled(),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        deterministic=False,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|IterableDataset).*")
+        warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
+        trainer.fit(module, loader, ckpt_path=ckpt_path)
+    seconds = time.perf_counter() - start
+    model.cpu()
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, work_dir / f"{tag}.done.pt")
+        (work_dir / f"{tag}.done.json").write_text(json.dumps({"steps": steps, "seconds": seconds}))
+    return FitResult(steps=steps, seconds=seconds)
