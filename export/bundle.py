@@ -1,0 +1,367 @@
+"""Mobile SR bundle: a videosr run's chunk models as fixed-tile ONNX (+ INT8, + Core ML) with a manifest.
+
+Layout written by :func:`build_sr_bundle` (atomically: built in a temporary folder, renamed at the end)::
+
+    BUNDLE/manifest.json
+    BUNDLE/labels.bin                          chunk label map (videosr.metadata format)
+    BUNDLE/models/<method>_<i>_fp32.onnx       DCR PixelShuffle, static (1, 3, th, tw) input "lr"
+    BUNDLE/models/<method>_<i>_int8.onnx       with --int8 (QDQ, calibrated on the run's LR tiles)
+    BUNDLE/models/<method>_<i>_fp16.mlpackage  with --formats coreml
+
+``manifest.json``::
+
+    {"format": "edgevision-sr-bundle", "version": 1, "arch", "scale", "tile": [th, tw], "overlap",
+     "chunks", "grid": [rows, cols], "method": main method, "methods": [...],
+     "models": [{"method", "chunk", "onnx", "coreml", "sha256", "bytes", "precision"}, ...],
+     "label_map", "psnr": {method: expected PSNR from the run's report}, "parity": [...],
+     "quantization": {...}, "coreml": {...}, "files": {relative path: {"sha256", "bytes"}}}
+
+``models[i].sha256``/``bytes`` describe its ONNX file; ``files`` lists every file of the bundle (Core ML
+packages are folders: each file inside is listed), and the player refuses a bundle whose files differ.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.parity import FP32_ATOL, INT8_MAX_PSNR_DROP_DB
+from export.player import BUNDLE_FORMAT, MANIFEST, iter_frames
+from vision.common.atomic import atomic_dir, write_json_atomic
+from vision.common.errors import UserError
+from vision.common.progress import get_logger, track
+from vision.common.runinfo import package_versions, sha256_file
+
+log = get_logger(__name__)
+
+FORMATS = ("onnx", "coreml")
+
+
+@dataclass
+class SRBundleOptions:
+    """Options of :func:`build_sr_bundle`.
+
+    Attributes:
+        formats: subset of ``("onnx", "coreml")``; ONNX is always written (the player needs it).
+        methods: run methods to include; the first is the one the player plays by default.
+        tile: LR tile (th, tw). 128x128 is square (orientation-free), a multiple of 32 (HTP/ANE friendly
+            blocking) and keeps a 4x output tile at 512x512, ~3 MB of FP32 activations per 3-channel plane.
+        overlap: LR context pixels per inner tile side; None = the models' receptive-field bound
+            (then tiling is seamless by construction).
+        int8: also write INT8 QDQ models (calibrated on the run's own LR tiles).
+        quant_preset / per_channel / calibrate_method / calibration_tiles: see :mod:`export.quantize`.
+        max_psnr_drop_db: INT8 models losing more PSNR vs HR than this fail the export.
+        coreml_compression: ``"none"``, ``"int8"`` or ``"palettize8"`` (see :mod:`export.coreml`).
+        parity_atol: FP32 ONNX vs PyTorch max abs error allowed.
+        seed: RNG seed for calibration/validation tile sampling.
+    """
+
+    formats: tuple[str, ...] = ("onnx",)
+    methods: tuple[str, ...] = ("stdo",)
+    tile: tuple[int, int] = (128, 128)
+    overlap: int | None = None
+    int8: bool = False
+    quant_preset: str = "cpu"
+    per_channel: bool = True
+    calibrate_method: str = "minmax"
+    calibration_tiles: int = 16
+    validation_tiles: int = 8
+    max_psnr_drop_db: float = INT8_MAX_PSNR_DROP_DB
+    coreml_compression: str = "none"
+    parity_atol: float = FP32_ATOL
+    threads: int = 2
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sr_receptive_radius(model: Any) -> int:
+    """Upper bound (LR pixels) of an SR model's receptive-field radius, from its layers in module order.
+
+    Each stride-1 ``Conv2d`` adds ``dilation * (k - 1) / 2`` pixels at the resolution it runs at; a
+    ``PixelShuffle(r)`` or ``Upsample`` multiplies that resolution, so later convs count ``1/r`` as much.
+    Summing over all convs bounds every path through residual/skip wiring.
+    """
+    from torch import nn
+
+    radius = 0.0
+    resolution = 1.0
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            if module.stride not in ((1, 1), 1):
+                raise UserError(f"strided convolutions are not supported by the tiler ({module})")
+            half = max(d * (k - 1) / 2 for k, d in zip(module.kernel_size, module.dilation, strict=True))
+            radius += half / resolution
+        elif isinstance(module, nn.PixelShuffle):
+            resolution *= module.upscale_factor
+        elif isinstance(module, nn.Upsample) and module.scale_factor is not None:
+            factor = module.scale_factor
+            resolution *= float(factor[0] if isinstance(factor, tuple) else factor)
+    return int(math.ceil(radius - 1e-9))
+
+
+def _method_files(run: Any, methods: tuple[str, ...]) -> dict[str, int]:
+    counts = {}
+    for method in methods:
+        if method not in run.methods:
+            known = ", ".join(sorted(run.methods)) or "none"
+            raise UserError(f"run has no models for method '{method}' (has: {known})", run.root / "models" / "models.json")
+        files = run.methods[method]
+        if not files:
+            raise UserError(f"method '{method}' lists no model files", run.root / "models" / "models.json")
+        for f in files:
+            if not Path(f).is_file():
+                raise UserError(f"model file of method '{method}' is missing", f)
+        if method == "stdo" and len(files) != run.chunks:
+            raise UserError(
+                f"method 'stdo' has {len(files)} models but the run has {run.chunks} chunks",
+                run.root / "models" / "models.json",
+            )
+        counts[method] = len(files)
+    return counts
+
+
+def expected_psnr(report: dict[str, Any], method: str) -> float | None:
+    """The PSNR (dB, RGB) the run reported for ``method`` (``report["methods"][method]["psnr_rgb"]``)."""
+    for key in ("methods", "psnr"):
+        block = report.get(key)
+        if isinstance(block, dict) and method in block:
+            value = block[method]
+            if isinstance(value, dict):
+                value = value.get("psnr_rgb", value.get("psnr", value.get("psnr_db")))
+            if isinstance(value, int | float):
+                return float(value)
+    return None
+
+
+def _tree_files(root: Path) -> dict[str, dict[str, Any]]:
+    files = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == MANIFEST:
+            continue
+        files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return files
+
+
+def _read_frames(folder: Path | None, limit: int | None = None) -> list[np.ndarray]:
+    if folder is None:
+        return []
+    frames = []
+    for i, frame in enumerate(iter_frames(folder)):
+        if limit is not None and i >= limit:
+            break
+        frames.append(frame)
+    return frames
+
+
+def build_sr_bundle(
+    run_dir: str | os.PathLike[str], out: str | os.PathLike[str], options: SRBundleOptions, overwrite: bool = False
+) -> dict[str, Any]:
+    """Export a videosr run folder's models into a mobile SR bundle at ``out``; returns the manifest.
+
+    Every FP32 model passes a PyTorch vs ONNX Runtime parity check on LR tiles of the video
+    (max abs error <= ``options.parity_atol``); INT8 models must keep their PSNR drop vs HR within
+    ``options.max_psnr_drop_db`` when the run kept HR frames (otherwise only PSNR vs FP32 is recorded).
+    Any failure raises :class:`UserError` and leaves nothing at ``out``.
+    """
+    import onnx
+    import torch
+
+    from export.coreml import convert_to_mlpackage, validate_mlpackage
+    from export.onnx import export_onnx, save_checked
+    from export.parity import check_parity
+    from export.pixelshuffle import convert_depth_to_space_dcr, depth_to_space_modes
+    from export.quantize import quantize_onnx, sr_calibration_tiles
+    from export.runtime import make_session
+    from videosr.metadata import read_label_map
+    from videosr.run_folder import load_run, load_sr_model
+
+    bad = [f for f in options.formats if f not in FORMATS]
+    if bad:
+        raise UserError(f"unsupported export format(s) {bad} for SR models; choose from {', '.join(FORMATS)}")
+    run = load_run(run_dir)
+    counts = _method_files(run, options.methods)
+    label_map = read_label_map(run.label_map_path)
+    lr_frames = _read_frames(run.lr_dir)
+    if not lr_frames:
+        raise UserError("run folder has no LR frames", run.lr_dir)
+    hr_frames = _read_frames(run.hr_dir, len(lr_frames))
+    th, tw = options.tile
+    rng_seed = options.seed
+    example = torch.from_numpy(sr_calibration_tiles(lr_frames, (th, tw), 1, rng_seed))
+    first_model = load_sr_model(run, options.methods[0], 0)
+    radius = sr_receptive_radius(first_model)
+    overlap = radius if options.overlap is None else int(options.overlap)
+    if th <= 2 * overlap or tw <= 2 * overlap:
+        raise UserError(f"tile {th}x{tw} is too small for an overlap of {overlap} LR pixels (needs > 2*overlap)")
+    if overlap < radius:
+        log.warning("overlap %d < receptive-field bound %d: tile borders may differ slightly", overlap, radius)
+    scale = run.scale
+    parity: list[dict[str, Any]] = []
+    quant: dict[str, Any] = {}
+    coreml_reports: dict[str, Any] = {}
+    entries: list[dict[str, Any]] = []
+    jobs = [(m, i) for m in options.methods for i in range(counts[m])]
+    with atomic_dir(out, overwrite) as tmp:
+        models_dir = tmp / "models"
+        models_dir.mkdir()
+        for method, index in track(jobs, "exporting SR models"):
+            model = load_sr_model(run, method, index).float()
+            stem = f"{method}_{index}"
+            raw = export_onnx(model, (example,), tmp / f".{stem}_raw.onnx", "sr", ["lr"], ["hr"])
+            dcr, stats = convert_depth_to_space_dcr(onnx.load(str(raw)))
+            raw.unlink()
+            if any(mode != "DCR" for mode in depth_to_space_modes(dcr)):
+                raise UserError(f"{stem}: DepthToSpace could not be converted to DCR order")
+            fp32_path = save_checked(dcr, models_dir / f"{stem}_fp32.onnx")
+            labels = label_map.labels if method == "stdo" else None
+            val_tiles = sr_calibration_tiles(lr_frames, (th, tw), options.validation_tiles, rng_seed + 1, labels, index)
+            report = check_parity(
+                model,
+                fp32_path,
+                (torch.from_numpy(val_tiles[:1]),),
+                ["lr"],
+                ["hr"],
+                tolerance=options.parity_atol,
+                image_outputs=(0,),
+                name=f"{stem} fp32",
+                threads=options.threads,
+            )
+            parity.append({**report.to_dict(), "dcr": stats})
+            coreml_rel = None
+            if "coreml" in options.formats:
+                pkg = convert_to_mlpackage(
+                    model,
+                    (example,),
+                    models_dir / f"{stem}_fp16.mlpackage",
+                    ["lr"],
+                    ["hr"],
+                    compression=options.coreml_compression,
+                )
+                spec = validate_mlpackage(pkg, {"lr": (1, 3, th, tw)}, {"hr": (1, 3, scale * th, scale * tw)})
+                coreml_reports[stem] = spec.to_dict()
+                coreml_rel = pkg.relative_to(tmp).as_posix()
+            entries.append(_entry(tmp, method, index, fp32_path, coreml_rel, "fp32"))
+            if options.int8:
+                calib = sr_calibration_tiles(lr_frames, (th, tw), options.calibration_tiles, rng_seed, labels, index)
+                int8_path = quantize_onnx(
+                    fp32_path,
+                    models_dir / f"{stem}_int8.onnx",
+                    calib,
+                    "lr",
+                    preset=options.quant_preset,
+                    per_channel=options.per_channel,
+                    calibrate_method=options.calibrate_method,
+                )
+                cost = _int8_cost(
+                    make_session(fp32_path, options.threads),
+                    make_session(int8_path, options.threads),
+                    lr_frames,
+                    hr_frames,
+                    (th, tw),
+                    scale,
+                    options,
+                )
+                quant[stem] = cost
+                drop = cost["psnr_drop_db"]
+                if drop is not None and drop > options.max_psnr_drop_db:
+                    raise UserError(
+                        f"{stem}: INT8 loses {drop:.2f} dB PSNR vs FP32 (allowed {options.max_psnr_drop_db} dB); "
+                        "try --quant-preset qnn_u16, --calibrate-method percentile or more calibration tiles"
+                    )
+                entries.append(_entry(tmp, method, index, int8_path, None, "int8"))
+        (tmp / "labels.bin").write_bytes(run.label_map_path.read_bytes())
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "version": 1,
+            "arch": run.arch,
+            "arch_kwargs": run.arch_kwargs,
+            "scale": scale,
+            "tile": [th, tw],
+            "overlap": overlap,
+            "receptive_radius": radius,
+            "chunks": run.chunks,
+            "grid": list(run.grid),
+            "method": options.methods[0],
+            "methods": list(options.methods),
+            "input_name": "lr",
+            "output_name": "hr",
+            "input": "(1, 3, th, tw) float32 RGB in [0, 1]",
+            "output": "(1, 3, s*th, s*tw) float32 RGB, clip to [0, 1]",
+            "depth_to_space": "DCR",
+            "models": entries,
+            "label_map": "labels.bin",
+            "label_map_frames": label_map.frames,
+            "psnr": {m: expected_psnr(run.report, m) for m in options.methods},
+            "parity": parity,
+            "quantization": {
+                "preset": options.quant_preset,
+                "per_channel": options.per_channel,
+                "calibrate_method": options.calibrate_method,
+                "calibration_tiles": options.calibration_tiles,
+                "max_psnr_drop_db": options.max_psnr_drop_db,
+                "cost": quant,
+            }
+            if options.int8
+            else None,
+            "coreml": {"compression": options.coreml_compression, "deployment_target": "iOS16", "spec": coreml_reports}
+            if "coreml" in options.formats
+            else None,
+            "source_run": str(run.root),
+            "versions": package_versions(("torch", "onnx", "onnxruntime", "coremltools", "numpy")),
+            "files": _tree_files(tmp),
+        }
+        write_json_atomic(tmp / MANIFEST, manifest)
+    return manifest
+
+
+def _entry(root: Path, method: str, chunk: int, onnx_path: Path, coreml_rel: str | None, precision: str) -> dict[str, Any]:
+    return {
+        "method": method,
+        "chunk": chunk,
+        "onnx": onnx_path.relative_to(root).as_posix(),
+        "coreml": coreml_rel,
+        "sha256": sha256_file(onnx_path),
+        "bytes": onnx_path.stat().st_size,
+        "precision": precision,
+    }
+
+
+def _int8_cost(
+    fp32_session: Any,
+    int8_session: Any,
+    lr_frames: list[np.ndarray],
+    hr_frames: list[np.ndarray],
+    tile: tuple[int, int],
+    scale: int,
+    options: SRBundleOptions,
+) -> dict[str, Any]:
+    """INT8 vs FP32 (and vs HR when the run kept it) on random validation tiles of the video."""
+    from export.quantize import sr_quantization_cost
+
+    th, tw = tile
+    fp32_out, int8_out, hr_out = [], [], []
+    rng = np.random.default_rng(options.seed + 2)
+    h, w = lr_frames[0].shape[:2]
+    for _ in range(options.validation_tiles):
+        t = int(rng.integers(len(lr_frames)))
+        y0 = int(rng.integers(0, max(1, h - th + 1)))
+        x0 = int(rng.integers(0, max(1, w - tw + 1)))
+        crop = lr_frames[t][y0 : y0 + th, x0 : x0 + tw]
+        if crop.shape[:2] != (th, tw):
+            crop = np.pad(crop, ((0, th - crop.shape[0]), (0, tw - crop.shape[1]), (0, 0)), mode="edge")
+        x = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        hh, ww = min(h, th) * scale, min(w, tw) * scale
+        fp32_out.append(fp32_session.run(None, {"lr": x})[0][0, :, :hh, :ww])
+        int8_out.append(int8_session.run(None, {"lr": x})[0][0, :, :hh, :ww])
+        if hr_frames:
+            hr = hr_frames[t][scale * y0 : scale * y0 + hh, scale * x0 : scale * x0 + ww]
+            hr_out.append(hr.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    cost = sr_quantization_cost(fp32_out, int8_out, hr_out if hr_frames else None)
+    cost["tiles"] = options.validation_tiles
+    return cost
