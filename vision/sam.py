@@ -164,7 +164,7 @@ def download_sam(
     dest: str | Path,
     timeout: float = 30.0,
     overwrite: bool = False,
-    registry: dict[str, SamCheckpoint] = SAM_CHECKPOINTS,
+    registry: dict[str, SamCheckpoint] | None = None,
     url: str | None = None,
 ) -> Path:
     """Download the official checkpoint ``name`` into folder ``dest`` and verify its SHA-256.
@@ -174,6 +174,7 @@ def download_sam(
     """
     from vision.common.progress import track
 
+    registry = SAM_CHECKPOINTS if registry is None else registry
     key = resolve_name(name, registry)
     ck = registry[key]
     target = Path(dest) / ck.filename

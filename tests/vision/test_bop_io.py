@@ -1,0 +1,131 @@
+"""BOP reader, fixture layout, results writer round trip, evaluation end to end and bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vision.bop.evaluate import evaluate_bop
+from vision.bop.reader import BopDataset, read_mask
+from vision.bop.results import load_results, make_result, parse_results_filename, results_filename, write_results
+from vision.common.errors import UserError
+from vision.masks import rle_decode
+
+
+def _gt_results(ds, split="test", drop=()):
+    """Perfect results from the GT visible masks (minus (scene, im, gt_idx) in ``drop``)."""
+    out = []
+    for scene_id, im_id in ds.target_images(split):
+        sc = ds.scene(split, scene_id)
+        for gt_idx, (g, info) in enumerate(zip(sc.gt[im_id], sc.gt_info[im_id], strict=True)):
+            if (scene_id, im_id, gt_idx) in drop or info["px_count_visib"] == 0:
+                continue
+            m = ds.visib_mask(split, scene_id, im_id, gt_idx)
+            out.append(make_result(scene_id, im_id, g["obj_id"], 0.9, m, info["bbox_obj"], 0.25))
+    return out
+
+
+def test_fixture_layout_and_reader(bop_root):
+    ds = BopDataset(bop_root)
+    for rel in ["camera.json", "models/models_info.json", "test_targets_bop19.json", "test_targets_bop24.json",
+                "test/000001/scene_gt.json", "test/000001/scene_gt_info.json", "test/000001/scene_camera.json",
+                "test/000001/rgb/000000.png", "test/000001/depth/000000.png", "test/000001/mask/000000_000000.png",
+                "test/000001/mask_visib/000000_000000.png", "onboarding_static/obj_000001_up/rgb/000000.png",
+                "onboarding_static/obj_000001_down/mask_visib/000000_000000.png", "onboarding_dynamic/obj_000004/rgb/000001.png"]:
+        assert (bop_root / rel).is_file(), rel
+    assert ds.object_ids() == [1, 2, 3, 4]
+    assert ds.scene_ids("test") == [1]
+    assert ds.target_images("test") == [(1, 0), (1, 1), (1, 2)]
+    rgb, depth = ds.read_rgb("test", 1, 0), ds.read_depth("test", 1, 0)
+    assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
+    assert depth.shape == (240, 320) and depth.dtype == np.float32 and 500 < np.median(depth) < 900  # mm
+    sc = ds.scene("test", 1)
+    for im_id in sc.image_ids():
+        for gt_idx, info in enumerate(sc.gt_info[im_id]):
+            vis = ds.visib_mask("test", 1, im_id, gt_idx)
+            assert int(vis.sum()) == info["px_count_visib"]
+            assert info["visib_fract"] == pytest.approx(info["px_count_visib"] / info["px_count_all"])
+            amodal = read_mask(bop_root / "test" / "000001" / "mask" / f"{im_id:06d}_{gt_idx:06d}.png")
+            assert int(amodal.sum()) == info["px_count_valid"]  # amodal pixels inside the image
+            assert not (vis & ~amodal).any()
+    static = ds.onboarding_views("static", 2)
+    assert len(static) == 4 and all(m is not None for _, m in static)
+    dynamic = ds.onboarding_views("dynamic", 2)
+    assert len(dynamic) == 2 and dynamic[0][1] is not None and dynamic[1][1] is None
+
+
+def test_results_round_trip_and_perfect_score(bop_root, tmp_path):
+    ds = BopDataset(bop_root)
+    results = _gt_results(ds)
+    name = results_filename("edgevision", "fx", "test")
+    assert name == "edgevision_fx-test.json" and parse_results_filename(tmp_path / name) == ("edgevision", "fx", "test")
+    with pytest.raises(UserError):
+        results_filename("my_method", "fx", "test")
+    path = write_results(tmp_path / name, results)
+    loaded = load_results(path, categories=ds.object_ids())
+    assert loaded == json.loads(json.dumps(results))
+    m = ds.visib_mask("test", 1, 0, 0)
+    np.testing.assert_array_equal(rle_decode(loaded[0]["segmentation"]), m)
+    for ann in ("segm", "bbox"):
+        s = evaluate_bop(ds, "test", loaded, ann_type=ann)
+        assert s["AP"] == pytest.approx(1.0) and s["AR100"] == pytest.approx(1.0), ann
+        assert s["images"] == 3 and s["mean_time_per_image_s"] == pytest.approx(0.25)
+    with pytest.raises(UserError, match="already exists"):
+        write_results(path, results)
+
+
+def test_visib_fract_rule_end_to_end(bop_copy):
+    ds = BopDataset(bop_copy)
+    # Drop the detection of one GT: AP falls below 1 ...
+    drop = {(1, 0, 0)}
+    ap_missing = evaluate_bop(ds, "test", _gt_results(ds, drop=drop))["AP"]
+    assert ap_missing < 0.99
+    # ... unless that GT is barely visible (visib_fract < 0.1): then it is ignored and AP is 1 again.
+    info_path = bop_copy / "test" / "000001" / "scene_gt_info.json"
+    info = json.loads(info_path.read_text())
+    info["0"][0]["visib_fract"] = 0.05
+    info_path.write_text(json.dumps(info))
+    s = evaluate_bop(BopDataset(bop_copy), "test", _gt_results(ds, drop=drop))
+    assert s["AP"] == pytest.approx(1.0) and s["gt_ignored"] == 1
+    # a detection matched to the ignored GT changes nothing either
+    s2 = evaluate_bop(BopDataset(bop_copy), "test", _gt_results(ds))
+    assert s2["AP"] == pytest.approx(1.0)
+
+
+def test_detections_outside_targets_are_counted_not_scored(bop_copy):
+    ds = BopDataset(bop_copy)
+    results = _gt_results(ds)
+    targets = [t for t in json.loads((bop_copy / "test_targets_bop19.json").read_text()) if t["im_id"] != 2]
+    (bop_copy / "t.json").write_text(json.dumps(targets))
+    s = evaluate_bop(ds, "test", results, targets_path=bop_copy / "t.json")
+    assert s["images"] == 2 and s["AP"] == pytest.approx(1.0)
+    assert s["detections_outside_targets"] == sum(1 for r in results if r["image_id"] == 2)
+
+
+def test_bad_inputs(bop_copy, tmp_path):
+    ds = BopDataset(bop_copy)
+    good = _gt_results(ds)
+    # unknown category
+    bad = [dict(good[0], category_id=99)]
+    (tmp_path / "a.json").write_text(json.dumps(bad))
+    with pytest.raises(UserError, match="unknown category_id 99"):
+        load_results(tmp_path / "a.json", categories=ds.object_ids())
+    # bad RLE
+    bad = [dict(good[0], segmentation={"counts": "zz!", "size": [240, 320]})]
+    (tmp_path / "b.json").write_text(json.dumps(bad))
+    with pytest.raises(UserError, match="entry 0: bad RLE"):
+        load_results(tmp_path / "b.json")
+    (tmp_path / "c.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_results(tmp_path / "c.json")
+    # undecodable image
+    (bop_copy / "test" / "000001" / "rgb" / "000001.png").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="cannot be decoded"):
+        ds.read_rgb("test", 1, 1)
+    # missing required JSON
+    (bop_copy / "test" / "000001" / "scene_gt_info.json").unlink()
+    with pytest.raises(UserError, match="scene_gt_info.json is missing"):
+        evaluate_bop(BopDataset(bop_copy), "test", good)
+    (bop_copy / "camera.json").unlink()
+    with pytest.raises(UserError, match="camera.json is missing"):
+        BopDataset(bop_copy)
