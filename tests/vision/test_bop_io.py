@@ -7,7 +7,13 @@ import pytest
 
 from vision.bop.evaluate import evaluate_bop
 from vision.bop.reader import BopDataset, read_mask
-from vision.bop.results import load_results, make_result, parse_results_filename, results_filename, write_results
+from vision.bop.results import (
+    load_results,
+    make_result,
+    parse_results_filename,
+    results_filename,
+    write_results,
+)
 from vision.common.errors import UserError
 from vision.masks import rle_decode
 

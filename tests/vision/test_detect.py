@@ -120,7 +120,7 @@ def test_crop_object_padding_fill_and_resize():
 
 def test_classical_segmenter_on_fixture(bop_root):
     from vision.bop.reader import BopDataset
-    from vision.classical import ClassicalSegmenter, warn_fallback
+    from vision.classical import ClassicalSegmenter
     from vision.masks import mask_iou_matrix
 
     ds = BopDataset(bop_root)
