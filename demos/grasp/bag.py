@@ -109,8 +109,8 @@ def resolve_topics(topics: dict[str, Any], wanted: BagTopics, have_intrinsics: b
 
     depth_like = [t for t in images if "depth" in t.lower()]
     colour_like = [t for t in images if "depth" not in t.lower()]
-    rgb = pick("colour image", wanted.rgb, colour_like, M.IMAGE, pref.rgb)
     depth = pick("depth image", wanted.depth, depth_like, M.IMAGE, pref.depth)
+    rgb = pick("colour image", wanted.rgb, [t for t in colour_like if t != depth], M.IMAGE, pref.rgb)
     info = pick("CameraInfo", wanted.camera_info, infos, M.CAMERA_INFO, pref.camera_info)
     if rgb is None or depth is None:
         role = "colour" if rgb is None else "depth"

@@ -1,0 +1,145 @@
+"""`edgevision demo grasp` / `demo grasp-scene` end to end, the node's outputs, and every bad input of the issue."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+
+from demos.cli import main
+from demos.grasp import messages as M
+from demos.grasp.geometry import GraspParams
+from demos.grasp.node import GraspNode
+from demos.grasp.scene import SceneConfig, render_scene
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory, scene_bag, armbench_root, embedder_ckpt):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    code = main(["demo", "grasp", "--bag", str(scene_bag), "--references", str(armbench_root),
+                 "--checkpoint", str(embedder_ckpt), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_demo_writes_bag_json_png(demo_out) -> None:
+    report = json.loads((demo_out / "report.json").read_text())
+    frames = json.loads((demo_out / "detections.json").read_text())["frames"]
+    assert report["frames"] == len(frames) == 3
+    assert sorted(p.name for p in (demo_out / "annotated").iterdir()) == [f"frame_00000{i}.png" for i in range(3)]
+    assert (demo_out / "config.yaml").exists()
+    gt = report["ground_truth"]
+    assert gt["gt_objects"] > 0 and 0.0 <= gt["identification_accuracy"] <= 1.0
+    # geometry + segmentation alone: grasp points land on the object whose mask they came from
+    assert gt["grasp_on_segmented_object"] >= 0.9
+    assert gt["suction_normal_error_deg_median"] < 3.0
+    assert set(report["timings"]["mean_ms"]) == {"segment", "identify", "grasp", "annotate", "publish", "total"}
+    assert report["timings"]["fps"] > 0
+
+    store = M.make_typestore()
+    msgs: dict[str, list] = {}
+    with Reader(demo_out / "detections.mcap") as reader:
+        assert any(p.suffix == ".mcap" for p in (demo_out / "detections.mcap").iterdir())
+        types = {t: info.msgtype for t, info in reader.topics.items()}
+        for conn, _, raw in reader.messages():
+            msgs.setdefault(conn.topic, []).append(store.deserialize_cdr(raw, conn.msgtype))
+    assert types == {
+        "/edgevision/detections": "vision_msgs/msg/Detection2DArray",
+        "/edgevision/detections_3d": "vision_msgs/msg/Detection3DArray",
+        "/edgevision/grasps/suction": "geometry_msgs/msg/PoseArray",
+        "/edgevision/grasps/parallel_jaw": "geometry_msgs/msg/PoseArray",
+        "/edgevision/annotated": "sensor_msgs/msg/Image",
+    }
+    for i, frame in enumerate(frames):
+        dets = M.detections_2d_from_msg(msgs["/edgevision/detections"][i])
+        assert [d.product_id for d in dets] == [o["product_id"] for o in frame["objects"]]
+        suction = M.poses_from_msg(msgs["/edgevision/grasps/suction"][i])
+        ok = [o["suction"] for o in frame["objects"] if o["suction"]["ok"]]
+        assert len(suction) == len(ok)
+        for pose, js in zip(suction, ok, strict=True):
+            np.testing.assert_allclose(pose.position, js["position"], atol=1e-9)
+        img = M.rgb_from_msg(msgs["/edgevision/annotated"][i])
+        assert img.shape == (240, 320, 3)
+        assert M.stamp_ns(msgs["/edgevision/annotated"][i]) == frame["stamp_ns"]
+
+
+def test_products_filter_and_overwrite(demo_out, scene_bag, armbench_root, embedder_ckpt, capsys) -> None:
+    frames = json.loads((demo_out / "detections.json").read_text())["frames"]
+    wanted = frames[0]["objects"][0]["product_id"]
+    args = ["demo", "grasp", "--bag", str(scene_bag), "--references", str(armbench_root),
+            "--checkpoint", str(embedder_ckpt), "--out", str(demo_out), "--products", wanted]
+    assert main(args) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--storage", "sqlite3"]) == 0
+    got = json.loads((demo_out / "detections.json").read_text())["frames"]
+    ids = {o["product_id"] for f in got for o in f["objects"]}
+    assert ids == {wanted}
+    assert (demo_out / "detections.sqlite3" / "metadata.yaml").exists()
+    report = json.loads((demo_out / "report.json").read_text())
+    assert report["objects_skipped"]["not_requested"] > 0
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, scene_bag, armbench_root, embedder_ckpt, capsys) -> None:
+    base = ["--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "o")]
+    empty = tmp_path / "refs"
+    (empty / "P0001").mkdir(parents=True)
+    cases = [
+        (["--bag", str(scene_bag), "--references", str(empty)], "gallery is empty"),
+        (["--bag", str(scene_bag), "--references", str(armbench_root), "--products", "P9999"],
+         "requested products not in the gallery: P9999"),
+        (["--images", str(tmp_path), "--references", str(armbench_root)], "--images needs --intrinsics"),
+        (["--bag", str(tmp_path), "--references", str(armbench_root)], "not a rosbag2 folder"),
+        (["--bag", str(scene_bag), "--references", str(armbench_root), "--rgb-topic", "/x"],
+         "bag has no colour image topic '/x'; its topics: /camera/color/camera_info"),
+    ]
+    for extra, message in cases:
+        assert main(["demo", "grasp", *extra, *base]) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+        assert not (tmp_path / "o").exists()
+
+
+def test_scene_without_camera_info_needs_intrinsics(tmp_path, armbench_root, embedder_ckpt, capsys) -> None:
+    bag = tmp_path / "bag"
+    assert main(["demo", "grasp-scene", "--out", str(bag), "--frames", "1", "--references", str(armbench_root),
+                 "--catalog-seed", "3", "--no-camera-info", "--storage", "sqlite3"]) == 0
+    capsys.readouterr()
+    args = ["demo", "grasp", "--bag", str(bag), "--references", str(armbench_root),
+            "--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert "no sensor_msgs/msg/CameraInfo messages; pass --intrinsics K.json" in capsys.readouterr().err
+    k = SceneConfig().intrinsics()
+    (tmp_path / "K.json").write_text(json.dumps(k.to_dict()))
+    assert main([*args, "--intrinsics", str(tmp_path / "K.json")]) == 0
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["frames"] == 1
+
+
+class _ByTruthIdentifier:
+    """Test double: names each crop after a fixed product (the node's wiring, not identification, is tested)."""
+
+    def identify(self, crops, k=1, candidates=None):
+        return [[("P0001", 0.9), ("P0002", 0.5)][:k] for _ in crops]
+
+
+def test_node_reports_objects_without_depth(armbench_root) -> None:
+    from demos.grasp.quickstart import catalog_from_armbench
+    from vision.classical import ClassicalSegmenter
+
+    cfg = SceneConfig(no_depth_objects=0.5, objects=(4, 4))
+    frame = render_scene(catalog_from_armbench(armbench_root, 3), np.random.default_rng(3), cfg)
+    published = []
+    node = GraspNode(ClassicalSegmenter(), _ByTruthIdentifier(), GraspParams(),
+                     publish=lambda topic, msg, stamp: published.append((topic, msg.__msgtype__)))
+    assert node.input_topics["depth"] == "/camera/depth/image_rect_raw"
+    out = node.callback(frame)
+    assert [t for t, _ in published] == list(node.output_topics)
+    assert all(node.output_topics[t] == mt for t, mt in published)
+    no_depth = [o for o in frame.truth.objects.values() if o["no_depth"]]
+    assert no_depth, "seed should give at least one object without depth"
+    reasons = [o.suction.reason for o in out.objects if not o.suction.ok]
+    assert "no valid depth inside the mask" in reasons or len(out.objects) < len(frame.truth.objects)
+    assert all(o.suction.ok or o.suction.reason for o in out.objects)
+    node.products = {"P0002"}
+    assert node.callback(frame).objects == []
