@@ -40,7 +40,7 @@ class SegmentConfig:
     """
 
     sam_model: str = "vit_b"
-    sam_preset: str = "default"
+    sam_preset: str = "cpu"
     min_height_mm: float = 8.0
     depth_jump_mm: float = 6.0
     min_area: int = 200

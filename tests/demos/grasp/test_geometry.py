@@ -136,3 +136,23 @@ def test_quaternions_round_trip() -> None:
         assert np.linalg.norm(q) == pytest.approx(1.0) and q[3] >= 0
         np.testing.assert_allclose(quaternion_to_matrix(q), R, atol=1e-9)
     np.testing.assert_allclose(quaternion_from_matrix(np.diag([1.0, -1.0, -1.0])), [1, 0, 0, 0], atol=1e-12)
+
+
+def test_vectorised_suction_search_matches_per_candidate_svd() -> None:
+    """The box-filtered plane fits give the same best score as one SVD per candidate patch."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "grasp_bench.py"
+    spec = importlib.util.spec_from_file_location("grasp_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(4)
+    depth = plane_depth(tilted(25, 30), np.array([0.0, 0.0, 0.7]))
+    depth += rng.normal(0, 0.002, size=depth.shape).astype(np.float32) * (np.arange(320) > 160)
+    depth[rng.random(depth.shape) < 0.05] = np.nan
+    mask = np.zeros(depth.shape, bool)
+    mask[70:170, 100:230] = True
+    params = GraspParams(suction_candidates=300)
+    g = suction_grasp(mask, depth, K, params)
+    assert g.score == pytest.approx(bench.suction_bruteforce(mask, depth, K, params), abs=1e-6)
