@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40))
+
 
 def color_for(key: str) -> tuple[int, int, int]:
-    """A stable, saturated RGB colour for a label."""
-    h = (sum(ord(c) * 131 ** i for i, c in enumerate(key)) % 180)
-    hsv = np.uint8([[[h, 220, 235]]])
-    r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
-    return int(r), int(g), int(b)
+    """A stable RGB colour for a label: numeric ids cycle through a 12-colour palette, others by CRC32."""
+    index = int(key) if key.isdigit() else zlib.crc32(key.encode("utf-8"))
+    return PALETTE[index % len(PALETTE)]
 
 
 def draw_detections(rgb: np.ndarray, detections: Sequence[Any], alpha: float = 0.45) -> np.ndarray:
