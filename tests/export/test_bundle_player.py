@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from export.bundle import SRBundleOptions, build_sr_bundle, sr_receptive_radius
+from export.player import verify_bundle
+from videosr.metadata import read_label_map
+from videosr.models import build_sr
+from videosr.reconstruct import stitch
+from videosr.run_folder import load_run, load_sr_model
+from vision.common.errors import UserError
+from vision.common.runinfo import sha256_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BLOCK_TORCH = textwrap.dedent(
+    """
+    import sys
+    class _BlockTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch is blocked in this test")
+            return None
+    sys.meta_path.insert(0, _BlockTorch())
+    """
+)
+
+
+def _play_without_torch(args: list[str]) -> subprocess.CompletedProcess:
+    code = BLOCK_TORCH + textwrap.dedent(
+        f"""
+        from export.player import main
+        code = main({args!r})
+        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
+        sys.exit(code)
+        """
+    )
+    env = {**os.environ, "EDGEVISION_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def test_manifest_lists_models_hashes_and_expected_psnr(sr_bundle: Path, sr_run: Path) -> None:
+    manifest = json.loads((sr_bundle / "manifest.json").read_text())
+    for key in ("scale", "tile", "overlap", "chunks", "models", "label_map", "psnr"):
+        assert key in manifest
+    assert manifest["scale"] == 2 and manifest["tile"] == [16, 24] and manifest["chunks"] == 2
+    assert manifest["overlap"] == 4  # ESPCN 5x5 + 3x3 + 3x3: receptive radius 4
+    assert manifest["psnr"]["stdo"] == 30.5 and manifest["psnr"]["temporal"] is None
+    stdo = [m for m in manifest["models"] if m["method"] == "stdo"]
+    assert sorted((m["chunk"], m["precision"]) for m in stdo) == [(0, "fp32"), (0, "int8"), (1, "fp32"), (1, "int8")]
+    for m in manifest["models"]:
+        assert set(m) >= {"chunk", "onnx", "coreml", "sha256", "bytes", "precision"}
+        assert m["sha256"] == sha256_file(sr_bundle / m["onnx"]) and m["bytes"] == (sr_bundle / m["onnx"]).stat().st_size
+        assert not (sr_bundle / (m["onnx"] + ".data")).exists()  # single-file models
+    assert set(manifest["files"]) == {p.relative_to(sr_bundle).as_posix() for p in sr_bundle.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert read_label_map(sr_bundle / "labels.bin").labels.tolist() == read_label_map(sr_run / "labels.bin").labels.tolist()
+    for p in manifest["parity"]:
+        assert p["passed"] and p["max_abs_error"] <= 1e-4 and p["dcr"]["depth_to_space_converted"] == 1
+    for cost in manifest["quantization"]["cost"].values():
+        assert cost["psnr_drop_db"] is not None and cost["psnr_drop_db"] <= 0.5
+        assert cost["psnr_int8_vs_fp32"] > 30
+
+
+def test_player_without_torch_reproduces_stdo_reconstruction(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "hr.mp4"
+    frames_dir = tmp_path / "frames"
+    proc = _play_without_torch(["--bundle", str(sr_bundle), "--lr", str(sr_run / "lr"), "--out", str(out), "--save-frames", str(frames_dir)])
+    assert proc.returncode == 0, proc.stderr
+    assert "fps" in proc.stdout
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["frames"] == 3 and report["fps"] > 0 and report["hr_size"] == [80, 112]
+    assert out.stat().st_size > 0
+    # reference: whole-frame PyTorch outputs of each chunk model, stitched by the label map (videosr's way)
+    run = load_run(sr_run)
+    models = [load_sr_model(run, "stdo", c) for c in range(run.chunks)]
+    labels = read_label_map(run.label_map_path).labels
+    for t, lr_file in enumerate(run.lr_frames()):
+        lr = torch.from_numpy(_read_png(lr_file).transpose(2, 0, 1).copy()).float()[None] / 255
+        with torch.no_grad():
+            outs = [(m(lr)[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy() for m in models]
+        expected = stitch(outs, labels[t], run.grid)
+        played = _read_png(frames_dir / f"{t:06d}.png")
+        assert np.abs(played.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_player_refuses_tampered_bundle(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(sr_bundle, bad)
+    model = bad / json.loads((bad / "manifest.json").read_text())["models"][0]["onnx"]
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="SHA-256"):
+        verify_bundle(bad)
+    proc = _play_without_torch(["--bundle", str(bad), "--lr", str(sr_run / "lr"), "--out", str(tmp_path / "x.mp4")])
+    assert proc.returncode == 2 and "SHA-256" in proc.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    from export.player import play_bundle
+
+    out = tmp_path / "q.mp4"
+    report = play_bundle(sr_bundle, sr_run / "lr", out, precision="int8", save_frames=tmp_path / "q")
+    assert report["frames"] == 3 and report["precision"] == "int8"
+    with pytest.raises(UserError, match="already exists"):
+        play_bundle(sr_bundle, sr_run / "lr", out)
+    rep = play_bundle(sr_bundle, sr_run / "lr", tmp_path / "t.mp4", method="temporal", save_frames=tmp_path / "t", max_frames=2)
+    assert rep["frames"] == 2
+    with pytest.raises(UserError, match="no fp32 models for method 'stdo_joint'"):
+        play_bundle(sr_bundle, sr_run / "lr", tmp_path / "n.mp4", method="stdo_joint")
+    assert not (tmp_path / "n.mp4").exists()
+    # temporal: 3 frames in 2 segments like np.array_split -> frames 0, 1 use model 0
+    run = load_run(sr_run)
+    lr = torch.from_numpy(_read_png(run.lr_frames()[1]).transpose(2, 0, 1).copy()).float()[None] / 255
+    with torch.no_grad():
+        ref = (load_sr_model(run, "temporal", 0)(lr)[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(_read_png(tmp_path / "t" / "000001.png").astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_bad_runs_fail_cleanly(sr_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    with pytest.raises(UserError, match="no models for method 'stdo_joint'"):
+        build_sr_bundle(sr_run, out, SRBundleOptions(methods=("stdo_joint",)))
+    assert not out.exists() and not list(tmp_path.iterdir())
+    broken = tmp_path / "run"
+    shutil.copytree(sr_run, broken)
+    (broken / "models" / "stdo_chunk1.pt").unlink()
+    with pytest.raises(UserError, match="missing"):
+        build_sr_bundle(broken, out, SRBundleOptions())
+    (broken / "labels.bin").unlink()
+    with pytest.raises(UserError, match="label map"):
+        build_sr_bundle(broken, out, SRBundleOptions())
+    with pytest.raises(UserError, match="unsupported export format"):
+        build_sr_bundle(sr_run, out, SRBundleOptions(formats=("tflite",)))
+    existing = tmp_path / "exists"
+    existing.mkdir()
+    with pytest.raises(UserError, match="already exists"):
+        build_sr_bundle(sr_run, existing, SRBundleOptions())
+    assert not out.exists()
+
+
+def test_int8_tolerance_failure_is_a_user_error(sr_run: Path, tmp_path: Path) -> None:
+    options = SRBundleOptions(methods=("single",), tile=(16, 24), int8=True, calibration_tiles=2, validation_tiles=2, max_psnr_drop_db=-100.0)
+    with pytest.raises(UserError, match="INT8 loses"):
+        build_sr_bundle(sr_run, tmp_path / "b", options)
+    assert not (tmp_path / "b").exists()
+
+
+def test_receptive_radius_of_sr_models() -> None:
+    assert sr_receptive_radius(build_sr("espcn", 4)) == 4
+    # EDSR x4, 1 block: head 1 + block 2 + body_tail 1 + up-conv 1 (LR) + up-conv 1 at x2 (0.5) + tail at x4 (0.25)
+    assert sr_receptive_radius(build_sr("edsr", 4, features=8, blocks=1)) == 6
