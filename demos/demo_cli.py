@@ -1,4 +1,4 @@
-"""``edgevision demo ...``: the robotics grasp node and its synthetic scene generator.
+"""``edgevision demo ...``: the robotics grasp node, its synthetic scene generator, the upscaling demo.
 
 Only argparse at module level; the handlers import the heavy modules.
 """
@@ -118,11 +118,53 @@ def _cmd_grasp_scene(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from demos.upscale.demo import run_upscale_demo
+    from videosr.config import RunConfig
+    from vision.common.atomic import check_can_write
+    from vision.common.config import load_config
+    from vision.common.errors import UserError, require_file
+    from vision.common.progress import print_table
+
+    check_can_write(args.out, args.overwrite)
+    if not Path(args.video).is_dir():
+        require_file(args.video, "video")
+    if args.config:
+        cfg = load_config(args.config, RunConfig)
+    else:
+        cfg = RunConfig(methods=["bicubic", "single", "stdo"], save_video=[])
+    cfg.video = str(args.video)
+    for flag, attr in (("frames", "frames"), ("scale", "scale"), ("chunks", "chunks"), ("start", "start")):
+        if getattr(args, flag) is not None:
+            setattr(cfg, attr, getattr(args, flag))
+    if args.steps is not None:
+        cfg.train.steps = args.steps
+    if args.grid:
+        rows, _, cols = args.grid.partition("x")
+        if not (rows.isdigit() and cols.isdigit()):
+            raise UserError(f"--grid must look like ROWSxCOLS, got {args.grid!r}")
+        cfg.grid = [int(rows), int(cols)]
+    tile = None
+    if args.tile:
+        th, _, tw = args.tile.partition("x")
+        if not (th.isdigit() and tw.isdigit()):
+            raise UserError(f"--tile must look like HxW, got {args.tile!r}")
+        tile = (int(th), int(tw))
+    report = run_upscale_demo(cfg, args.out, tile=tile, int8=args.int8, overwrite=args.overwrite)
+    print_table(f"upscale demo: {report['frames']} frames x{report['scale']} -> {args.out}",
+                ["method", "PSNR RGB (dB)", "PSNR Y (dB)", "source"],
+                [(r["method"], round(r["psnr_rgb"], 2), round(r["psnr_y"], 2), r["source"]) for r in report["psnr_table"]])
+    out = Path(args.out)
+    print(f"comparison: {out / 'comparison.mp4'}, {out / 'comparison.png'}; report: {out / 'report.json'}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``demo grasp`` and ``demo grasp-scene``."""
-    demo = sub.add_parser("demo", parents=[common], help="end-to-end demos (robot grasping)",
+    """Add ``demo grasp``, ``demo grasp-scene`` and ``demo upscale``."""
+    demo = sub.add_parser("demo", parents=[common], help="end-to-end demos (robot grasping, video upscaling)",
                           description="End-to-end demos: the ROS-style grasp node on a rosbag2 or image folder, "
-                          "and a generator of synthetic RGB-D tote bags to run it on.")
+                          "a generator of synthetic RGB-D tote bags to run it on, and video upscaling from STDO training to "
+                          "a played-back mobile bundle.")
     dsub = demo.add_subparsers(dest="demo_command", metavar="DEMO", title="demos")
     dsub.required = True
 
@@ -173,3 +215,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s.add_argument("--config", help="YAML config (its scene section)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing bag folder")
     s.set_defaults(func=_cmd_grasp_scene)
+
+    u = dsub.add_parser(
+        "upscale", parents=[common], help="video -> STDO models -> mobile SR bundle -> playback and comparison",
+        description="Run STDO on a video (videosr), export the chunk models as a mobile SR bundle (export), play "
+        "the LR stream back through the bundle with onnxruntime only (export.player), and write a side-by-side "
+        "comparison (bicubic | STDO | original) as OUT/comparison.mp4 and OUT/comparison.png plus the PSNR "
+        "table in OUT/report.json. Defaults train the single and STDO models with the videosr CPU recipe; "
+        "pass a videosr YAML with --config for other recipes.")
+    u.add_argument("video", help="video file (mp4, mkv, ...) or a folder of frame images")
+    u.add_argument("--out", required=True, help="output folder")
+    u.add_argument("--config", help="videosr run config YAML (configs/videosr/*.yaml); flags override it")
+    u.add_argument("--frames", type=int, help="number of frames to use (default: all)")
+    u.add_argument("--start", type=int, help="first frame (default 0)")
+    u.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (default 4)")
+    u.add_argument("--chunks", type=int, help="STDO difficulty chunks (default 2)")
+    u.add_argument("--steps", type=int, help="training steps of the general model")
+    u.add_argument("--grid", help="patch grid ROWSxCOLS of the LR frame (default 4x4)")
+    u.add_argument("--tile", help="bundle LR tile HxW (default 128x128, capped to the LR frame)")
+    u.add_argument("--int8", action="store_true", help="also export INT8 models into the bundle")
+    u.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    u.set_defaults(func=_cmd_upscale)
