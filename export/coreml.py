@@ -79,6 +79,7 @@ def convert_to_mlpackage(
     output_names: list[str],
     compression: str = "none",
     deployment_target: str = "iOS16",
+    compress_min_elements: int = 2048,
     overwrite: bool = False,
 ) -> Path:
     """Convert ``model`` at the shapes of ``example_inputs`` to an FP16 mlprogram ``.mlpackage`` folder.
@@ -88,6 +89,8 @@ def convert_to_mlpackage(
             ``coremltools.optimize.coreml.linear_quantize_weights``) or ``"palettize8"`` (8-bit uniform
             look-up-table palettisation; k-means mode would need scikit-learn).
         deployment_target: ``"iOS16"`` (minimum), ``"iOS17"`` or ``"iOS18"``.
+        compress_min_elements: weights with fewer elements stay FP16 (coremltools' default 2048: tiny
+            tensors gain nothing from compression).
 
     Returns:
         ``path``; the package is built in a temporary folder and renamed into place.
@@ -115,7 +118,7 @@ def convert_to_mlpackage(
             compute_precision=ct.precision.FLOAT16,
             minimum_deployment_target=getattr(ct.target, deployment_target),
         )
-        mlmodel = compress_weights(mlmodel, compression)
+        mlmodel = compress_weights(mlmodel, compression, compress_min_elements)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         built = tmp / target.name
@@ -128,7 +131,7 @@ def convert_to_mlpackage(
     return target
 
 
-def compress_weights(mlmodel: Any, compression: str) -> Any:
+def compress_weights(mlmodel: Any, compression: str, min_elements: int = 2048) -> Any:
     """Apply ``coremltools.optimize.coreml`` weight compression (``"none"`` returns ``mlmodel``)."""
     if compression == "none":
         return mlmodel
@@ -141,9 +144,9 @@ def compress_weights(mlmodel: Any, compression: str) -> Any:
     )
 
     if compression == "int8":
-        config = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8"))
+        config = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", weight_threshold=min_elements))
         return linear_quantize_weights(mlmodel, config)
-    config = OptimizationConfig(global_config=OpPalettizerConfig(nbits=8, mode="uniform"))
+    config = OptimizationConfig(global_config=OpPalettizerConfig(nbits=8, mode="uniform", weight_threshold=min_elements))
     return palettize_weights(mlmodel, config)
 
 
