@@ -61,7 +61,8 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
             preferred=BagTopics(t.rgb, t.depth, t.camera_info))
         source = {"bag": str(args.bag)}
     else:
-        frames = read_image_folder(args.images, args.intrinsics)
+        stats = {}
+        frames = read_image_folder(args.images, args.intrinsics, stats=stats)
         source = {"images": str(args.images), "intrinsics": str(args.intrinsics)}
     node = GraspNode(segmenter, identifier, cfg.grasp, products=args.products, topics=cfg.topics,
                      min_similarity=cfg.identify.min_similarity, top_k=cfg.identify.top_k,

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -147,20 +148,32 @@ def folder_pairs(root: str | os.PathLike[str]) -> list[tuple[Path, Path | None]]
     return pairs
 
 
-def read_image_folder(root: str | os.PathLike[str], intrinsics_path: str | os.PathLike[str]) -> Iterator[Frame]:
+def read_image_folder(root: str | os.PathLike[str], intrinsics_path: str | os.PathLike[str],
+                      stats: dict[str, Any] | None = None) -> Iterator[Frame]:
     """Frames from a folder of RGB(-D) images (layout in the module docstring).
 
-    Raises :class:`UserError` for an unreadable image, a depth image of another size than its colour
-    image, or intrinsics whose size differs from the images.
+    An image that cannot be decoded is skipped and counted in ``stats`` (``frames``, ``skipped``,
+    ``skipped_files``). Raises :class:`UserError` for a depth image of another size than its colour
+    image, intrinsics whose size differs from the images, or a folder where no frame could be read.
     """
     k, scale = load_intrinsics(intrinsics_path)
+    stats = stats if stats is not None else {}
+    stats.update(frames=0, skipped=0, skipped_files=[])
     for index, (rgb_path, depth_path) in enumerate(folder_pairs(root)):
-        rgb = _read_rgb(rgb_path)
-        depth = _read_depth(depth_path, scale) if depth_path is not None else None
+        try:
+            rgb = _read_rgb(rgb_path)
+            depth = _read_depth(depth_path, scale) if depth_path is not None else None
+        except UserError as err:
+            stats["skipped"] += 1
+            stats["skipped_files"].append(err.one_line())
+            continue
         check_frame_sizes(rgb, depth, depth_path or rgb_path)
         if (k.width, k.height) != (rgb.shape[1], rgb.shape[0]):
             raise UserError(
                 f"intrinsics are for {k.width}x{k.height} images but {rgb_path.name} is {rgb.shape[1]}x{rgb.shape[0]}",
                 intrinsics_path,
             )
+        stats["frames"] += 1
         yield Frame(stamp_ns=index, rgb=rgb, depth=depth, intrinsics=k, name=rgb_path.stem)
+    if stats["frames"] == 0:
+        raise UserError(f"none of the {stats['skipped']} images could be read", root)

@@ -152,3 +152,16 @@ def test_image_folder_bad_inputs(tmp_path) -> None:
     (tmp_path / "none").mkdir()
     with pytest.raises(UserError, match="no colour images"):
         list(read_image_folder(tmp_path / "none", other))
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path) -> None:
+    write_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "rgb" / "c.png").write_bytes(b"not a png")
+    stats: dict = {}
+    frames = list(read_image_folder(tmp_path / "imgs", tmp_path / "imgs" / "K.json", stats=stats))
+    assert [f.name for f in frames] == ["a", "b"]
+    assert stats["frames"] == 2 and stats["skipped"] == 1 and "c.png" in stats["skipped_files"][0]
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / "rgb" / f"{name}.png").write_bytes(b"")
+    with pytest.raises(UserError, match="none of the 3 images could be read"):
+        list(read_image_folder(tmp_path / "imgs", tmp_path / "imgs" / "K.json"))

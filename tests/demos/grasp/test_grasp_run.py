@@ -143,3 +143,28 @@ def test_node_reports_objects_without_depth(armbench_root) -> None:
     assert all(o.suction.ok or o.suction.reason for o in out.objects)
     node.products = {"P0002"}
     assert node.callback(frame).objects == []
+
+
+def test_image_folder_input_end_to_end(tmp_path, armbench_root, embedder_ckpt) -> None:
+    import cv2
+
+    from demos.grasp.frames import write_intrinsics
+    from demos.grasp.quickstart import catalog_from_armbench
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    frame = render_scene(catalog_from_armbench(armbench_root, 3), np.random.default_rng(5), SceneConfig())
+    cv2.imwrite(str(folder / "shot.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    mm = np.where(np.isfinite(frame.depth), np.round(frame.depth * 1000), 0).astype(np.uint16)
+    cv2.imwrite(str(folder / "shot_depth.png"), mm)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    write_intrinsics(tmp_path / "K.json", frame.intrinsics)
+    out = tmp_path / "out"
+    assert main(["demo", "grasp", "--images", str(folder), "--intrinsics", str(tmp_path / "K.json"),
+                 "--references", str(armbench_root), "--checkpoint", str(embedder_ckpt), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] == 1 and report["frames_skipped"] == 1 and report["ground_truth"] is None
+    objs = json.loads((out / "detections.json").read_text())["frames"][0]["objects"]
+    assert len(objs) == len(frame.truth.objects)
+    assert all(o["suction"]["ok"] for o in objs)
+    assert (out / "annotated" / "shot.png").exists()
