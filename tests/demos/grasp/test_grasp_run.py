@@ -168,3 +168,24 @@ def test_image_folder_input_end_to_end(tmp_path, armbench_root, embedder_ckpt) -
     assert len(objs) == len(frame.truth.objects)
     assert all(o["suction"]["ok"] for o in objs)
     assert (out / "annotated" / "shot.png").exists()
+
+
+def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path) -> None:
+    from demos.grasp.config import SegmentConfig
+    from demos.grasp.run import build_segmenter
+    from identification.fixture import make_catalog
+    from vision.common.errors import UserError
+    from vision.sam import SamSegmenter, build_tiny_sam
+
+    bad = tmp_path / "sam_vit_b.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError):  # SHA-256 / format check of vision.sam: one-line error, no traceback
+        build_segmenter(SegmentConfig(), bad)
+    assert type(build_segmenter(SegmentConfig())).__name__ == "ClassicalSegmenter"
+    frame = render_scene(make_catalog(4, 0), np.random.default_rng(0), SceneConfig())
+    published = []
+    node = GraspNode(SamSegmenter(build_tiny_sam(), "cpu"), _ByTruthIdentifier(),
+                     publish=lambda topic, msg, stamp: published.append(topic))
+    out = node.callback(frame)
+    assert out.proposals == len(out.objects) + sum(out.skipped.values())
+    assert published == list(node.output_topics)
