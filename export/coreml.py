@@ -107,6 +107,7 @@ def convert_to_mlpackage(
     target = check_can_write(path, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
+    example_inputs = tuple(t.contiguous() for t in example_inputs)  # Core ML needs the default dim order
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.export.export(model, tuple(example_inputs)).run_decompositions({})

@@ -14,6 +14,7 @@ sends the layer to the CPU. Variable-size work is cut into fixed-size pieces out
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -117,6 +118,8 @@ def export_onnx(
 
     choice = exporter_for(family)
     target = check_can_write(path, overwrite)
+    for noisy in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo", "torch.fx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # the exporters log every pass at INFO
     model = model.eval()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=target.parent) as tmp_dir:

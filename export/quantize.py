@@ -199,7 +199,7 @@ def sr_calibration_tiles(
         if crop.shape[:2] != (th, tw):  # frame smaller than the tile: edge-pad like the tiler does
             crop = np.pad(crop, ((0, th - crop.shape[0]), (0, tw - crop.shape[1]), (0, 0)), mode="edge")
         tiles.append(crop.transpose(2, 0, 1).astype(np.float32) / 255.0)
-    return np.stack(tiles)
+    return np.ascontiguousarray(np.stack(tiles))
 
 
 def sr_quantization_cost(

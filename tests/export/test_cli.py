@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+import platform
+
+import numpy as np
+import pytest
+
+from demos.cli import main
+from export import macos_parity
+
+
+def test_export_sr_cli_with_coreml_then_play(sr_run, tmp_path, capsys) -> None:
+    bundle = tmp_path / "bundle"
+    args = ["export", "sr", "--run", str(sr_run), "--formats", "onnx,coreml", "--int8", "--methods", "stdo",
+            "--tile", "16x24", "--calibration-tiles", "4", "--out", str(bundle)]  # fmt: skip
+    assert main(args) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    fp32 = [m for m in manifest["models"] if m["precision"] == "fp32"]
+    assert len(fp32) == 2 and all(m["coreml"].endswith(".mlpackage") for m in fp32)
+    assert any(f.startswith(fp32[0]["coreml"] + "/") for f in manifest["files"])  # package contents hashed
+    for spec in manifest["coreml"]["spec"].values():
+        assert spec["inputs"] == {"lr": [1, 3, 16, 24]} and spec["outputs"] == {"hr": [1, 3, 32, 48]}
+    assert main(args) == 2  # exists without --overwrite
+    assert "already exists" in capsys.readouterr().err
+    out = tmp_path / "hr.mp4"
+    assert main(["play", "--bundle", str(bundle), "--lr", str(sr_run / "lr"), "--out", str(out), "--precision", "int8"]) == 0
+    assert "fps" in capsys.readouterr().out and out.is_file()
+
+
+def test_cli_user_errors(tmp_path, capsys) -> None:
+    assert main(["export", "sr", "--run", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2
+    assert "run folder does not exist" in capsys.readouterr().err
+    assert main(["play", "--bundle", str(tmp_path), "--lr", str(tmp_path), "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "manifest" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "sr", "--run", "r", "--out", "o", "--tile", "axb"])
+
+
+def test_macos_parity_compare_and_linux_refusal(tmp_path, capsys) -> None:
+    weights = np.array([0.5, 2.0], np.float32)
+
+    def onnx_run(feeds):
+        return {"y": feeds["x"] * weights[0]}
+
+    def coreml_close(feeds):
+        return {"y": (feeds["x"] * weights[0]).astype(np.float16)}
+
+    def coreml_wrong(feeds):
+        return {"y": feeds["x"] * weights[1]}
+
+    ok = macos_parity.compare_models(coreml_close, onnx_run, {"x": (1, 3, 4, 4)})
+    assert ok["passed"] and ok["max_abs_error"] < 1e-3 and ok["psnr_db"]["y"] > 60
+    bad = macos_parity.compare_models(coreml_wrong, onnx_run, {"x": (1, 3, 4, 4)})
+    assert not bad["passed"] and bad["max_abs_error"] > 0.1
+    if platform.system() != "Darwin":
+        assert macos_parity.main(["--mlpackage", str(tmp_path / "m.mlpackage"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+        assert "only on macOS" in capsys.readouterr().err
+    assert macos_parity.main([]) == 2
