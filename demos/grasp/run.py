@@ -88,6 +88,9 @@ def build_identifier(checkpoint: str | os.PathLike[str], gallery: str | os.PathL
         g = Gallery.load(gallery)
         if not g.product_ids:
             raise UserError("gallery has no products; add reference images first", gallery)
+        if g.dim is not None and g.dim != embedder.embed_dim:
+            raise UserError(f"gallery embeddings have {g.dim} dimensions but the embedder {checkpoint} makes "
+                            f"{embedder.embed_dim}; build the gallery with the same embedder", gallery)
         info.update(gallery=str(gallery), products=len(g.product_ids))
         return Identifier(embedder, g, mode=mode), info
     if references is None:

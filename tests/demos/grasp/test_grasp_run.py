@@ -189,3 +189,28 @@ def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path) -> None:
     out = node.callback(frame)
     assert out.proposals == len(out.objects) + sum(out.skipped.values())
     assert published == list(node.output_topics)
+
+
+def test_saved_gallery_input(tmp_path, scene_bag, armbench_root, embedder_ckpt, capsys) -> None:
+    import torch
+
+    from demos.grasp.run import build_identifier
+    from identification.gallery import Gallery
+    from identification.model import build_embedder, save_embedder
+
+    ident, info = build_identifier(embedder_ckpt, references=armbench_root)
+    assert info["products"] == len(ident.gallery.product_ids) and info["unreadable_images"] == 0
+    ident.gallery.save(tmp_path / "gallery")
+    base = ["demo", "grasp", "--bag", str(scene_bag), "--gallery", str(tmp_path / "gallery")]
+    assert main([*base, "--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["inputs"]["products"] == info["products"]
+
+    torch.manual_seed(1)
+    other = save_embedder(build_embedder("test_resnet", embed_dim=16, img_size=64), tmp_path / "other.pt")
+    assert main([*base, "--checkpoint", str(other), "--out", str(tmp_path / "o2")]) == 2
+    assert "gallery embeddings have 32 dimensions but the embedder" in capsys.readouterr().err
+    Gallery(dim=32).save(tmp_path / "empty")
+    assert main(["demo", "grasp", "--bag", str(scene_bag), "--gallery", str(tmp_path / "empty"),
+                 "--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "o3")]) == 2
+    assert "gallery has no products" in capsys.readouterr().err
