@@ -34,10 +34,11 @@ def _registrars() -> list:
     """The areas' ``register`` functions, in the order their commands appear in ``--help``."""
     from demos import demo_cli, quickstart
     from export import cli as export_cli
+    from identification import cli as identification_cli
     from videosr import cli as videosr_cli
     from vision import cli as vision_cli
 
-    return [quickstart.register, demo_cli.register, videosr_cli.register, vision_cli.register, export_cli.register]
+    return [quickstart.register, demo_cli.register, videosr_cli.register, identification_cli.register, vision_cli.register, export_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

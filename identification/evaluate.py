@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,54 +78,52 @@ def recall_at_k(rankings: Sequence[Sequence[str]], ground_truth: Sequence[str], 
     return out
 
 
-def evaluate_armbench(
-    data: ArmBenchSplit, embedder: ImageEmbedder, protocol: str, matching: str, progress: bool = True
-) -> dict[str, Any]:
-    """Evaluate ``embedder`` on a loaded split; returns the JSON report dict.
-
-    Report keys: ``protocol``, ``matching``, ``split``, ``recall@1/2/3``, ``picks_evaluated``,
-    ``picks_skipped`` (reader skips plus picks whose query images are all unreadable), ``skip_reasons``,
-    ``images_skipped`` (unreadable JPEGs), ``gt_not_in_gallery``, ``mean_gallery_size``, ``images_embedded``,
-    ``seconds``.
-    """
+def images_needed(data: ArmBenchSplit, protocol: str) -> list[Path]:
+    """Every image the evaluation of ``data`` under ``protocol`` reads, each once: query views of every
+    pick, then the reference images of every split product that occurs in some container."""
     if protocol not in PROTOCOLS:
         raise UserError(f"protocol must be 'pre-pick' or 'post-pick', got {protocol!r}")
+    objects = set(data.objects)
+    products = sorted({p for pick in data.picks for p in pick.container if p in objects})
+    paths = [p for pick in data.picks for p in pick.query_views(protocol)]
+    paths += [r for pid in products for r in data.references.get(pid, [])]
+    return list(dict.fromkeys(paths))
+
+
+def score_picks(
+    data: ArmBenchSplit,
+    protocol: str,
+    matching: str,
+    embeddings: Mapping[Path, np.ndarray],
+    images_skipped: int = 0,
+) -> dict[str, Any]:
+    """Rank every pick's gallery given precomputed ``embeddings`` (path -> (D,) vector of each readable
+    image; unreadable images are simply absent) and return the report dict (see :func:`evaluate_armbench`)."""
     if matching not in MATCHINGS:
         raise UserError(f"matching must be 'abs' or 'centroid', got {matching!r}")
-    start = time.perf_counter()
     objects = set(data.objects)
-    needed_products = sorted({p for pick in data.picks for p in pick.container if p in objects})
-    paths = [p for pick in data.picks for p in pick.query_views(protocol)]
-    paths += [r for pid in needed_products for r in data.references.get(pid, [])]
-    unique = list(dict.fromkeys(paths))
-    emb, ok = embedder.embed_files(unique, progress="embedding images" if progress else None)
-    readable = [p for p, good in zip(unique, ok, strict=True) if good]
-    row_of = {p: i for i, p in enumerate(readable)}
-
     refs: dict[str, np.ndarray] = {}
-    for pid in needed_products:
-        rows = [row_of[r] for r in data.references.get(pid, []) if r in row_of]
-        if rows:
-            refs[pid] = emb[rows]
-
+    for pid in sorted({p for pick in data.picks for p in pick.container if p in objects}):
+        vecs = [embeddings[r] for r in data.references.get(pid, []) if r in embeddings]
+        if vecs:
+            refs[pid] = np.stack(vecs)
     skipped = Counter(data.skipped)
     rankings: list[list[str]] = []
     truths: list[str] = []
     gt_missing = 0
     gallery_sizes = []
     for pick in data.picks:
-        rows = [row_of[p] for p in pick.query_views(protocol) if p in row_of]
-        if not rows:
+        views = [embeddings[p] for p in pick.query_views(protocol) if p in embeddings]
+        if not views:
             skipped["query_images_unreadable"] += 1
             continue
         gallery = {p: refs[p] for p in dict.fromkeys(pick.container) if p in refs}
         gallery_sizes.append(len(gallery))
-        if pick.gt not in gallery:
-            gt_missing += 1
-        ranking = rank_products(emb[rows], gallery, matching) if gallery else []
+        gt_missing += pick.gt not in gallery
+        ranking = rank_products(np.stack(views), gallery, matching) if gallery else []
         rankings.append([pid for pid, _ in ranking])
         truths.append(pick.gt)
-    report: dict[str, Any] = {
+    return {
         "protocol": protocol,
         "matching": matching,
         "split": data.split,
@@ -132,10 +131,29 @@ def evaluate_armbench(
         "picks_evaluated": len(rankings),
         "picks_skipped": int(sum(skipped.values())),
         "skip_reasons": dict(sorted(skipped.items())),
-        "images_skipped": int((~ok).sum()),
-        "gt_not_in_gallery": gt_missing,
+        "images_skipped": int(images_skipped),
+        "gt_not_in_gallery": int(gt_missing),
         "mean_gallery_size": float(np.mean(gallery_sizes)) if gallery_sizes else 0.0,
-        "images_embedded": len(emb),
-        "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def evaluate_armbench(
+    data: ArmBenchSplit, embedder: ImageEmbedder, protocol: str, matching: str, progress: bool = True
+) -> dict[str, Any]:
+    """Evaluate ``embedder`` on a loaded split; returns the JSON report dict.
+
+    Every needed image is embedded once, in batches. Report keys: ``protocol``, ``matching``, ``split``,
+    ``recall@1/2/3``, ``picks_evaluated``, ``picks_skipped`` (reader skips plus picks whose query images
+    are all unreadable), ``skip_reasons``, ``images_skipped`` (unreadable JPEGs), ``gt_not_in_gallery``,
+    ``mean_gallery_size``, ``images_embedded``, ``seconds``.
+    """
+    if matching not in MATCHINGS:
+        raise UserError(f"matching must be 'abs' or 'centroid', got {matching!r}")
+    start = time.perf_counter()
+    paths = images_needed(data, protocol)
+    emb, ok = embedder.embed_files(paths, progress="embedding images" if progress else None)
+    readable = [p for p, good in zip(paths, ok, strict=True) if good]
+    report = score_picks(data, protocol, matching, dict(zip(readable, emb, strict=True)), int((~ok).sum()))
+    report["images_embedded"] = len(emb)
+    report["seconds"] = round(time.perf_counter() - start, 3)
     return report

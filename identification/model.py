@@ -147,7 +147,7 @@ def build_embedder(
     size = (img_size, img_size) if img_size else tuple(data_cfg["input_size"][1:])
     return Embedder(
         net,
-        feature_dim=int(net.num_features),
+        feature_dim=int(getattr(net, "head_hidden_size", None) or net.num_features),
         embed_dim=embed_dim,
         neck=neck,
         input_size=size,  # type: ignore[arg-type]

@@ -1,0 +1,274 @@
+"""Lightning wrappers for CTL training: :class:`CTLModule` (around a plain :class:`Embedder` and a
+:class:`CTLCriterion`) and :class:`ArmBenchDataModule`.
+
+A training step embeds every image of P picks (their views and up to K references of each ground truth)
+in one forward pass. Anchor = mean embedding of a pick's views, or -- with probability
+``anchor_single_prob`` per step, as in the paper -- the PickRGB view alone; positive/negatives = centroids
+of the batch products' reference embeddings (see :mod:`identification.ctl`). Validation and test run the
+ArmBench evaluation (:func:`identification.evaluate.score_picks`) on the configured split and log
+``val/recall@1`` (``test/recall@k``). Checkpoints carry ``embedder_config`` so that
+:func:`identification.model.load_embedder` rebuilds the plain model from a ``.ckpt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from identification.armbench import ArmBenchSplit, load_armbench
+from identification.ctl import CTLCriterion
+from identification.data import ImageListDataset, PickTrainDataset, collate_picks
+from identification.evaluate import images_needed, score_picks
+from identification.model import Embedder
+from identification.sampler import DistinctLabelBatchSampler
+from vision.common.errors import UserError
+
+
+class CTLModule(pl.LightningModule):
+    """Train an :class:`Embedder` with centroid triplet loss.
+
+    Args:
+        model: the plain embedder (its ``eval()`` forward is what gets exported).
+        loss: the criterion (CTL margin/distance/negatives and optional extra-term weights).
+        num_classes: training products, for the BNNeck classifier used by the cross-entropy term
+            (linked from the data module by the CLI; ignored when ``loss.ce_weight == 0``).
+        optimizer: ``"sgd"`` (paper) or ``"adamw"``.
+        lr: learning rate (paper: 0.05 with SGD).
+        momentum: SGD momentum (paper: 0).
+        weight_decay: weight decay.
+        scheduler: ``"none"`` or ``"cosine"`` (per epoch over ``trainer.max_epochs``).
+        freeze: parameter-name prefixes kept frozen, e.g. ``["backbone.patch_embed"]`` (paper).
+        anchor_single_prob: probability that a step uses PickRGB alone as the anchor.
+        val_protocol: ``"pre-pick"`` or ``"post-pick"``.
+        val_matching: ``"abs"`` or ``"centroid"``.
+    """
+
+    def __init__(
+        self,
+        model: Embedder,
+        loss: CTLCriterion,
+        num_classes: int = 0,
+        optimizer: str = "sgd",
+        lr: float = 0.05,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        scheduler: str = "none",
+        freeze: list[str] | None = None,
+        anchor_single_prob: float = 0.5,
+        val_protocol: str = "post-pick",
+        val_matching: str = "centroid",
+    ) -> None:
+        super().__init__()
+        if optimizer not in ("sgd", "adamw") or scheduler not in ("none", "cosine"):
+            raise UserError(f"optimizer must be sgd|adamw and scheduler none|cosine, got {optimizer}, {scheduler}")
+        self.model = model
+        self.loss = loss
+        self.classifier = (
+            nn.Linear(model.embed_dim, num_classes, bias=False) if loss.ce_weight > 0 and num_classes > 0 else None
+        )
+        self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.scheduler_name = scheduler
+        self.freeze = list(freeze or [])
+        self.anchor_single_prob = anchor_single_prob
+        self.val_protocol, self.val_matching = val_protocol, val_matching
+        frozen = [n for n, p in self.model.named_parameters() if any(n.startswith(f) for f in self.freeze)]
+        if self.freeze and not frozen:
+            raise UserError(f"freeze prefixes {self.freeze} match no parameter of {model.backbone_name}")
+        for name, param in self.model.named_parameters():
+            if name in frozen:
+                param.requires_grad_(False)
+        self._eval_rows: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float32 in [0, 1] -> (B, D) unit embeddings."""
+        return self.model(x)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        _, neck = self.model.features(batch["images"])
+        emb = F.normalize(neck, dim=1)
+        views = ~batch["is_ref"]
+        owner, n_picks = batch["owner"], len(batch["pick_labels"])
+        single = bool(torch.rand(()) < self.anchor_single_prob)
+        use = views & batch["is_pick_view"] if single else views
+        if single and not bool(use.any()):
+            use = views
+        sums = torch.zeros(n_picks, emb.shape[1], device=emb.device).index_add(0, owner[use], emb[use])
+        counts = torch.bincount(owner[use], minlength=n_picks)
+        has = counts > 0
+        anchors = sums[has] / counts[has].unsqueeze(1).to(emb.dtype)
+        logits = self.classifier(neck) if self.classifier is not None else None
+        terms = self.loss(
+            anchors, batch["pick_labels"][has], emb[batch["is_ref"]], batch["labels"][batch["is_ref"]],
+            instance_embeddings=emb, instance_labels=batch["labels"], logits=logits, logit_labels=batch["labels"],
+        )
+        bs = n_picks
+        self.log("train/loss", terms.total, prog_bar=True, batch_size=bs)
+        self.log_dict({"train/ctl": terms.ctl, "train/instance": terms.instance, "train/ce": terms.ce}, batch_size=bs)
+        self.log("train/unreadable_images", batch["unreadable"].float(), reduce_fx="sum", batch_size=bs)
+        return terms.total
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.optimizer_name == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler_name == "cosine":
+            epochs = max(1, int(self.trainer.max_epochs or 1))
+            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)}
+        return opt
+
+    # ------------------------------------------------------------------ evaluation
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+        images, ok, index = batch
+        emb = self.model(images).float().cpu().numpy()
+        self._eval_rows.append((index.cpu().numpy()[ok.cpu().numpy()], emb[ok.cpu().numpy()]))
+
+    def _eval_end(self, prefix: str, data: ArmBenchSplit, paths: list[Path]) -> dict[str, Any]:
+        embeddings: dict[Path, np.ndarray] = {}
+        for idx, emb in self._eval_rows:
+            for i, e in zip(idx.tolist(), emb, strict=True):
+                embeddings[paths[i]] = e
+        self._eval_rows = []
+        unreadable = len(paths) - len(embeddings)
+        report = score_picks(data, self.val_protocol, self.val_matching, embeddings, unreadable)
+        for key in ("recall@1", "recall@2", "recall@3"):
+            self.log(f"{prefix}/{key}", float(report[key]), prog_bar=key == "recall@1")
+        self.log(f"{prefix}/images_skipped", float(unreadable))
+        return report
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_rows = []
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        dm = self.trainer.datamodule
+        if self.trainer.sanity_checking:
+            self._eval_rows = []
+            return
+        dm.last_val_report = self._eval_end("val", dm.val_data, dm.eval_paths(dm.val_data, self.val_protocol))
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_rows = []
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        dm = self.trainer.datamodule
+        dm.last_test_report = self._eval_end("test", dm.test_data, dm.eval_paths(dm.test_data, self.val_protocol))
+
+    def on_train_epoch_start(self) -> None:
+        self.model.train()  # evaluation (or an ImageEmbedder built before fit) leaves it in eval mode
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        size = getattr(dm, "image_size", None)
+        if size is not None and (size, size) != tuple(self.model.input_size):
+            raise UserError(f"data.image_size={size} differs from the model input size {self.model.input_size}")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["embedder_config"] = dict(self.model.config)
+
+
+class ArmBenchDataModule(pl.LightningDataModule):
+    """ArmBench train split for fitting; ``val_split`` (default the test split, whose products are unseen)
+    for validation and the test split for testing.
+
+    Args:
+        root: dataset folder (``armbench-object-id-0.1`` layout).
+        image_size: side of the square model input (must equal the embedder's input size).
+        batch_picks: P, picks per training batch.
+        refs_per_product: K, reference images per pick.
+        augment: ``"trivial"`` (TrivialAugmentWide) or ``"none"``.
+        val_split: ``"test"`` or ``"train"``.
+        eval_batch_size: images per evaluation batch.
+        num_workers: DataLoader workers.
+        seed: sampling seed.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 224,
+        batch_picks: int = 16,
+        refs_per_product: int = 4,
+        augment: str = "trivial",
+        val_split: str = "test",
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if augment not in ("trivial", "none"):
+            raise UserError(f"augment must be 'trivial' or 'none', got {augment!r}")
+        self.root = Path(root)
+        self.image_size = image_size
+        self.batch_picks, self.refs_per_product = batch_picks, refs_per_product
+        self.augment, self.val_split = augment, val_split
+        self.eval_batch_size, self.num_workers, self.seed = eval_batch_size, num_workers, seed
+        self.train_data: ArmBenchSplit | None = None
+        self._val_data: ArmBenchSplit | None = None
+        self._test_data: ArmBenchSplit | None = None
+        self._paths: dict[tuple[int, str], list[Path]] = {}
+        self.last_val_report: dict[str, Any] | None = None
+        self.last_test_report: dict[str, Any] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Training products that occur as a pick's ground truth."""
+        if self.train_data is None:
+            self.train_data = load_armbench(self.root, "train")
+        return len({p.gt for p in self.train_data.picks})
+
+    @property
+    def val_data(self) -> ArmBenchSplit:
+        if self._val_data is None:
+            self._val_data = load_armbench(self.root, self.val_split)
+        return self._val_data
+
+    @property
+    def test_data(self) -> ArmBenchSplit:
+        if self._test_data is None:
+            self._test_data = load_armbench(self.root, "test")
+        return self._test_data
+
+    def eval_paths(self, data: ArmBenchSplit, protocol: str) -> list[Path]:
+        key = (id(data), protocol)
+        if key not in self._paths:
+            self._paths[key] = images_needed(data, protocol)
+        return self._paths[key]
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_data is None:
+            self.train_data = load_armbench(self.root, "train")
+        augment = None
+        if self.augment == "trivial":
+            from torchvision.transforms import TrivialAugmentWide
+
+            augment = TrivialAugmentWide()
+        ds = PickTrainDataset(self.train_data, self.image_size, self.refs_per_product, augment, self.seed)
+        sampler = DistinctLabelBatchSampler(ds.labels, self.batch_picks, seed=self.seed)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_picks, num_workers=self.num_workers)
+
+    def _eval_loader(self, data: ArmBenchSplit) -> DataLoader:
+        protocol = getattr(self.trainer.lightning_module, "val_protocol", "post-pick") if self.trainer else "post-pick"
+        ds = ImageListDataset(self.eval_paths(data, protocol), self.image_size)
+        return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_data)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_data)
