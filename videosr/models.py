@@ -7,10 +7,12 @@ to [0, 1] before quantising). Each carries ``scale: int`` and ``arch_kwargs: dic
 Width and depth are arguments so that k small chunk models can be compared with one larger model of the
 same total inference cost (:func:`count_macs` gives the cost per LR pixel).
 
-``residual=True`` adds the nearest-neighbour upsampled input to the output, implemented *before* the
-final ``nn.PixelShuffle`` (the LR pixel is repeated over the s*s sub-pixel channels), so the network only
-learns the detail on top of a blocky upscale. This makes tiny CPU training budgets converge far faster
-than the plain network; ``residual=False`` gives the papers' plain architectures.
+``residual="bicubic"`` (default) adds a fixed bicubic upscale of the input (Keys a=-0.5 like MATLAB,
+edge-replicated) to the output, computed *before* the final ``nn.PixelShuffle`` as a constant 5x5
+convolution producing the s*s sub-pixel phases; ``"nearest"`` repeats each LR pixel over the s*s
+sub-pixel channels instead. The network then only learns the detail on top of a plain upscale, which
+makes tiny CPU training budgets converge far faster. ``residual="none"`` gives the papers' plain
+architectures. The fixed kernel is a non-persistent buffer (not in state dicts, rebuilt by the builder).
 """
 
 from __future__ import annotations
@@ -24,10 +26,56 @@ from torch import nn
 SR_MODELS = ("espcn", "edsr", "wdsr")
 
 
-def _repeat_subpixels(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """(B, C, h, w) -> (B, C*s*s, h, w) with each channel repeated s*s times (PixelShuffle -> nearest)."""
-    b, c, h, w = x.shape
-    return x.unsqueeze(2).expand(b, c, scale * scale, h, w).reshape(b, c * scale * scale, h, w)
+RESIDUALS = ("bicubic", "nearest", "none")
+
+
+def _cubic(x: float, a: float = -0.5) -> float:
+    ax = abs(x)
+    if ax <= 1:
+        return (a + 2) * ax**3 - (a + 3) * ax**2 + 1
+    if ax <= 2:
+        return a * ax**3 - 5 * a * ax**2 + 8 * a * ax - 4 * a
+    return 0.0
+
+
+def bicubic_phase_kernel(scale: int) -> torch.Tensor:
+    """(3*s*s, 3, 5, 5) conv weight whose PixelShuffle'd output is the bicubic upscale of the input.
+
+    Sub-pixel phase i of LR pixel y sits at LR coordinate ``y + (i + 0.5)/s - 0.5``; its taps are
+    ``y - 2 .. y + 2`` with Keys cubic weights (a = -0.5). Output channel ``c*s*s + i*s + j`` reads
+    input channel c (PixelShuffle's channel order).
+    """
+    taps = []
+    for i in range(scale):
+        off = (i + 0.5) / scale - 0.5
+        w = [_cubic(off - d) for d in range(-2, 3)]
+        total = sum(w)
+        taps.append([v / total for v in w])
+    k1 = torch.tensor(taps, dtype=torch.float32)  # (s, 5)
+    weight = torch.zeros(3 * scale * scale, 3, 5, 5)
+    for c in range(3):
+        for i in range(scale):
+            for j in range(scale):
+                weight[c * scale * scale + i * scale + j, c] = k1[i][:, None] * k1[j][None, :]
+    return weight
+
+
+class _Skip(nn.Module):
+    """Fixed upscale of the input as s*s sub-pixel channels: (B, 3, h, w) -> (B, 3*s*s, h, w)."""
+
+    def __init__(self, scale: int, mode: str) -> None:
+        super().__init__()
+        if mode not in RESIDUALS:
+            raise ValueError(f"residual must be one of {RESIDUALS}, got {mode!r}")
+        self.scale, self.mode = scale, mode
+        self.register_buffer("weight", bicubic_phase_kernel(scale), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "bicubic":
+            return nn.functional.conv2d(nn.functional.pad(x, (2, 2, 2, 2), mode="replicate"), self.weight)
+        b, c, h, w = x.shape
+        s2 = self.scale * self.scale
+        return x.unsqueeze(2).expand(b, c, s2, h, w).reshape(b, c * s2, h, w)
 
 
 class ESPCN(nn.Module):
@@ -38,7 +86,7 @@ class ESPCN(nn.Module):
         features: channels of the first conv (paper: 64).
         mid_features: channels of the 3x3 layers (paper: 32).
         depth: number of 3x3 ``mid_features`` layers (paper: 1).
-        residual: add the nearest-upsampled input before the shuffle (see module docstring).
+        residual: ``"bicubic"``, ``"nearest"`` or ``"none"`` upscale added before the shuffle (module docstring).
         activation: ``"relu"`` or ``"tanh"`` (paper: tanh).
     """
 
@@ -48,7 +96,7 @@ class ESPCN(nn.Module):
         features: int = 64,
         mid_features: int = 32,
         depth: int = 1,
-        residual: bool = True,
+        residual: str = "bicubic",
         activation: str = "relu",
     ) -> None:
         super().__init__()
@@ -70,17 +118,17 @@ class ESPCN(nn.Module):
             cin = mid_features
         self.body = nn.Sequential(*layers)
         self.to_subpixels = nn.Conv2d(cin, 3 * scale * scale, 3, padding=1)
-        self.residual = residual
+        self.skip = _Skip(scale, residual) if residual != "none" else None
         self.shuffle = nn.PixelShuffle(scale)
-        if residual:  # start as nearest upsampling: the detail branch begins near zero
-            nn.init.normal_(self.to_subpixels.weight, std=1e-3)
+        if self.skip is not None:  # start as the plain upscale: the detail branch begins near zero
+            nn.init.zeros_(self.to_subpixels.weight)
             nn.init.zeros_(self.to_subpixels.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) float32 in [0, 1] -> (B, 3, s*h, s*w) float32."""
         y = self.to_subpixels(self.body(x))
-        if self.residual:
-            y = y + _repeat_subpixels(x, self.scale)
+        if self.skip is not None:
+            y = y + self.skip(x)
         return self.shuffle(y)
 
 
@@ -116,11 +164,11 @@ class EDSR(nn.Module):
     """EDSR (Lim et al. 2017) baseline: head conv, ``blocks`` residual blocks, conv, skip, upsampler, tail.
 
     Input is centred by subtracting 0.5 (the paper subtracts the dataset RGB mean).
-    ``residual`` adds the nearest-upsampled input to the output.
+    ``residual`` (``"bicubic"``, ``"nearest"``, ``"none"``) adds that fixed upscale of the input.
     """
 
     def __init__(
-        self, scale: int, features: int = 32, blocks: int = 4, res_scale: float = 1.0, residual: bool = True
+        self, scale: int, features: int = 32, blocks: int = 4, res_scale: float = 1.0, residual: str = "bicubic"
     ) -> None:
         super().__init__()
         self.scale = scale
@@ -130,16 +178,17 @@ class EDSR(nn.Module):
         self.body_tail = nn.Conv2d(features, features, 3, padding=1)
         self.upsample = _upsampler(features, scale)
         self.tail = nn.Conv2d(features, 3, 3, padding=1)
-        self.residual = residual
+        self.skip = _Skip(scale, residual) if residual != "none" else None
+        self.skip_shuffle = nn.PixelShuffle(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) float32 in [0, 1] -> (B, 3, s*h, s*w) float32."""
         f = self.head(x - 0.5)
         f = f + self.body_tail(self.body(f))
-        y = self.tail(self.upsample(f)) + 0.5
-        if self.residual:
-            y = y - 0.5 + nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")
-        return y
+        y = self.tail(self.upsample(f))
+        if self.skip is not None:
+            return y + self.skip_shuffle(self.skip(x))
+        return y + 0.5
 
 
 class WDSR(nn.Module):

@@ -169,8 +169,16 @@ def run_stdo(cfg: RunConfig, out: str | os.PathLike[str], overwrite: bool = Fals
     """
     out = Path(out)
     check_can_write(out, overwrite)
+    threads_before = torch.get_num_threads()
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    try:
+        return _run(cfg, out, overwrite)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
     started = time.perf_counter()
     probe_grid = tuple(cfg.grid) if cfg.grid is not None else None
     pair = load_pair(cfg.video, cfg.scale, cfg.start, cfg.frames, lr_video=cfg.lr_video, lr_crf=cfg.lr_crf)

@@ -59,6 +59,17 @@ class FitResult:
 
     steps: int
     seconds: float
+    resumed_from: int = 0
+
+
+class _StartStep(pl.Callback):
+    """Records the global step at which training (re)started."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.step = int(trainer.global_step)
 
 
 def fit(
@@ -85,7 +96,8 @@ def fit(
     module = SRModule(model, lr=learning_rate, steps=steps, min_lr_ratio=cfg.min_lr_ratio, loss=cfg.loss)
     sampler = CropSampler(data.lr, data.hr, items, data.grid, cfg.crop, cfg.batch_size, seed)
     loader = DataLoader(sampler, batch_size=None, num_workers=0)
-    callbacks: list[pl.Callback] = []
+    start_step = _StartStep()
+    callbacks: list[pl.Callback] = [start_step]
     ckpt_path = None
     if work_dir is not None:
         ckdir = work_dir / tag
@@ -122,4 +134,4 @@ def fit(
         work_dir.mkdir(parents=True, exist_ok=True)
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, work_dir / f"{tag}.done.pt")
         (work_dir / f"{tag}.done.json").write_text(json.dumps({"steps": steps, "seconds": seconds}))
-    return FitResult(steps=steps, seconds=seconds)
+    return FitResult(steps=steps, seconds=seconds, resumed_from=start_step.step)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from videosr.io import imresize
 from videosr.models import SR_MODELS, build_sr, count_macs, count_params
 
 
@@ -32,12 +34,19 @@ def test_espcn_layout_and_residual_start() -> None:
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(3, 64, 5), (64, 32, 3), (32, 48, 3)]
     assert isinstance(list(model.modules())[-1], torch.nn.PixelShuffle)
-    # residual ESPCN starts close to nearest-neighbour upsampling
-    x = torch.rand(1, 3, 5, 5)
-    near = torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
-    assert (model(x) - near).abs().max() < 0.05
-    plain = build_sr("espcn", 4, residual=False)
-    assert plain.arch_kwargs["residual"] is False
+    # residual ESPCN starts close to MATLAB-like bicubic upsampling (interior; edges are replicated)
+    x = torch.rand(1, 3, 8, 8)
+    img = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    ref = imresize(img, 32, 32).astype(np.float64) / 255
+    out = model(x).clamp(0, 1)[0].permute(1, 2, 0).detach().numpy()
+    assert np.abs(out - ref)[8:-8, 8:-8].max() < 0.6 / 255
+    near = build_sr("espcn", 4, residual="nearest")
+    expected = torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+    assert (near(x) - expected).abs().max() < 0.05
+    plain = build_sr("espcn", 4, residual="none")
+    assert plain.arch_kwargs["residual"] == "none"
+    assert "skip.weight" not in model.state_dict()
 
 
 def test_width_changes_cost_and_bad_names() -> None:

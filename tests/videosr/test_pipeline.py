@@ -1,0 +1,98 @@
+"""End to end on a generated clip through the CLI: report schema, run folder contract, STDO beats
+bicubic; and every bad input gives exit code 2 with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from demos.cli import main
+from videosr.metadata import read_label_map
+from videosr.run_folder import load_run, load_sr_model
+
+METHOD_KEYS = {"psnr_rgb", "psnr_y", "ssim", "steps", "train_seconds", "params"}
+REPORT_KEYS = {"video", "scale", "frames", "hr_size", "grid", "chunks", "label_bits_per_frame", "methods"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    rc = main(["videosr", "run", str(tiny_clip), "--scale", "4", "--chunks", "2", "--model", "espcn", "--out", str(out),
+               "--steps", "60", "--grid", "2x3", "--budget", "equal", "--save-frames", "stdo,bicubic", "--features", "16",
+               "--threads", "1"])
+    assert rc == 0
+    return out
+
+
+def test_report_schema_and_stdo_beats_bicubic(run_dir: Path) -> None:
+    report = json.loads((run_dir / "report.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["scale"] == 4 and report["frames"] == 6 and report["hr_size"] == [64, 96]
+    assert report["grid"] == [2, 3] and report["chunks"] == 2 and report["label_bits_per_frame"] == 6
+    assert set(report["methods"]) == {"bicubic", "single", "single_long", "temporal", "stdo", "stdo_joint"}
+    for name, m in report["methods"].items():
+        assert METHOD_KEYS <= set(m), name
+        assert len(m["psnr_per_frame"]) == 6 and len(m["psnr_per_chunk"]) == 2
+    b, s = report["methods"]["bicubic"], report["methods"]["stdo"]
+    assert b["steps"] == 0 and b["train_seconds"] == 0 and b["params"] == 0
+    assert s["psnr_rgb"] > b["psnr_rgb"]
+    # budget equal: every method from M0 gets N more steps in total
+    steps = {k: v["steps"] for k, v in report["methods"].items()}
+    assert steps == {"bicubic": 0, "single": 60, "single_long": 120, "temporal": 120, "stdo": 120, "stdo_joint": 120}
+    assert report["methods"]["stdo"]["steps_per_model"] == [90, 90]
+    assert report["corrupt_frames_skipped"] == 0
+
+
+def test_run_folder_contract(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    assert run.scale == 4 and run.grid == (2, 3) and run.chunks == 2 and run.arch == "espcn"
+    assert [p.name for p in run.methods["stdo"]] == ["stdo_chunk0.pt", "stdo_chunk1.pt"]
+    assert len(run.lr_frames()) == 6 and len(run.hr_frames()) == 6
+    labels = read_label_map(run.label_map_path)
+    assert labels.labels.shape == (6, 2, 3) and labels.chunks == 2
+    counts = np.bincount(labels.labels.ravel(), minlength=2)
+    assert counts.tolist() == [18, 18]  # equal-count chunks
+    # replaying the stored LR frames with the stored models reproduces the saved STDO frames exactly
+    lr = [cv2.imread(str(p))[..., ::-1].copy() for p in run.lr_frames()]
+    from videosr.reconstruct import reconstruct
+
+    models = [load_sr_model(run, "stdo", i) for i in range(2)]
+    recon = reconstruct(models, labels.labels, lr, run.grid)
+    saved = cv2.imread(str(run_dir / "frames" / "stdo" / "000003.png"))[..., ::-1]
+    np.testing.assert_array_equal(recon[3], saved)
+    assert (run_dir / "frames" / "bicubic" / "000000.png").is_file()
+    assert (run_dir / "plots" / "psnr_per_frame.png").is_file() and (run_dir / "plots" / "chunk_labels.png").is_file()
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "video" / "stdo.mp4").is_file()
+    assert not (run_dir.parent / ".run.work").exists()
+
+
+def _fails(args: list[str], out: Path, capsys: pytest.CaptureFixture[str], pattern: str) -> None:
+    rc = main(["videosr", "run", *args, "--out", str(out), "--steps", "5"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert pattern in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not (out.parent / f".{out.name}.work").exists()
+
+
+def test_bad_inputs(tiny_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"garbage" * 100)
+    _fails([str(junk)], tmp_path / "o1", capsys, "cannot open video")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "0.png").write_bytes(b"nope")
+    _fails([str(broken)], tmp_path / "o2", capsys, "no decodable frames")
+    _fails([str(tiny_clip), "--patch", "32"], tmp_path / "o3", capsys, "smaller than one 32x32 patch")
+    _fails([str(tiny_clip), "--grid", "3x5"], tmp_path / "o4", capsys, "does not divide")
+    _fails([str(tiny_clip), "--grid", "1x1", "--frames", "2", "--chunks", "3"], tmp_path / "o5", capsys, "larger than the number of patches")
+    _fails([str(tmp_path / "nothing.mp4")], tmp_path / "o6", capsys, "does not exist")
+    existing = tmp_path / "exists"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    rc = main(["videosr", "run", str(tiny_clip), "--out", str(existing), "--steps", "5"])
+    assert rc == 2 and "already exists" in capsys.readouterr().err
+    assert (existing / "keep.txt").read_text() == "mine"
