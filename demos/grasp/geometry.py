@@ -340,3 +340,30 @@ def parallel_jaw_grasp(mask: np.ndarray, depth: np.ndarray, k: Intrinsics, param
                  "valid_depth_fraction": frac, "plane_rms_m": float(rms),
                  "axis_angle_deg": float(np.degrees(np.arctan2(minor[1], minor[0])))},
     )
+
+
+def object_box(mask: np.ndarray, depth: np.ndarray, k: Intrinsics) -> tuple[Pose, np.ndarray] | None:
+    """Oriented 3D box of an object's visible surface, for ``vision_msgs/Detection3D``.
+
+    The box axes are: x = major axis of the valid object points within the fitted surface plane,
+    z = the fitted surface normal (pointing towards the camera), y = z x x. The centre is the middle
+    of the points' 2-98 % extents along these axes; ``size (3,)`` metres holds those extents (z is the
+    thickness of the visible surface only). Returns None when fewer than 3 pixels have valid depth.
+    """
+    valid = np.asarray(mask, dtype=bool) & _valid_depth(depth)
+    if valid.sum() < 3:
+        return None
+    vs, us = np.nonzero(valid)
+    pts = k.backproject(us, vs, depth[valid])
+    normal, centroid, _ = fit_plane(pts)
+    rel = pts - centroid
+    in_plane = rel - np.outer(rel @ normal, normal)
+    _, _, vt = np.linalg.svd(in_plane, full_matrices=False)
+    major = vt[0] - np.dot(vt[0], normal) * normal
+    if np.linalg.norm(major) < 1e-9:
+        major = np.array([1.0, 0.0, 0.0])
+    R = frame_from_approach(normal, major)
+    local = rel @ R
+    lo, hi = np.percentile(local, 2, axis=0), np.percentile(local, 98, axis=0)
+    centre = centroid + R @ ((lo + hi) / 2)
+    return Pose(centre, quaternion_from_matrix(R)), hi - lo

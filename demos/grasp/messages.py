@@ -274,7 +274,7 @@ class DetectionRecord:
         product_id: best product id (``ObjectHypothesis.class_id``), ``""`` when unidentified.
         score: its cosine similarity.
         bbox: ``(x, y, w, h)`` pixels.
-        pose: object pose in the camera frame for 3D detections (centre of its top surface), or None.
+        pose: pose of the object's 3D box in the camera frame (see ``geometry.object_box``), or None.
         size: ``(sx, sy, sz)`` metres of the 3D box (zeros when unknown).
     """
 

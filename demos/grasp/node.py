@@ -8,7 +8,8 @@ once per synchronised :class:`~demos.grasp.frames.Frame`:
 
 and publishes ROS 2 messages on its output topics through a ``publish(topic, msg, stamp_ns)``
 callable (a :class:`~demos.grasp.bag.BagWriter`'s ``write`` or a live ROS publisher shim):
-``vision_msgs/Detection2DArray``, ``vision_msgs/Detection3DArray``, two ``geometry_msgs/PoseArray``
+``vision_msgs/Detection2DArray``, ``vision_msgs/Detection3DArray`` (oriented box of each object's
+visible surface, :func:`~demos.grasp.geometry.object_box`; objects without depth are left out), two ``geometry_msgs/PoseArray``
 (suction, parallel jaw; one pose per object that has a grasp, same order as the detections that
 have one) and an annotated ``sensor_msgs/Image``.
 """
@@ -25,7 +26,7 @@ import numpy as np
 from demos.grasp import messages as M
 from demos.grasp.draw import draw_grasps
 from demos.grasp.frames import Frame
-from demos.grasp.geometry import Grasp, GraspParams, Pose, parallel_jaw_grasp, suction_grasp
+from demos.grasp.geometry import Grasp, GraspParams, Pose, object_box, parallel_jaw_grasp, suction_grasp
 
 Publish = Callable[[str, Any, int], None]
 
@@ -216,10 +217,11 @@ class GraspNode:
         s, fid, st, t = self.store, frame.frame_id, frame.stamp_ns, self.topics
         records = []
         for obj in objects:
-            anchor = obj.suction if obj.suction.ok else obj.parallel_jaw
-            pose: Pose | None = anchor.pose if anchor.ok else None
+            box = object_box(obj.mask, frame.depth, frame.intrinsics) if frame.depth is not None else None
+            pose: Pose | None = box[0] if box is not None else None
+            size = tuple(float(v) for v in box[1]) if box is not None else (0.0, 0.0, 0.0)
             records.append(M.DetectionRecord(object_id=obj.object_id, product_id=obj.product_id, score=obj.score,
-                                             bbox=tuple(float(v) for v in obj.bbox), pose=pose))
+                                             bbox=tuple(float(v) for v in obj.bbox), pose=pose, size=size))
         self.publish(t.detections, M.detections_2d_to_msg(s, records, st, fid), st)
         self.publish(t.detections_3d, M.detections_3d_to_msg(s, records, st, fid), st)
         suction = [o.suction.pose for o in objects if o.suction.ok]

@@ -157,3 +157,26 @@ def test_vectorised_suction_search_matches_per_candidate_svd() -> None:
     g = suction_grasp(mask, depth, K, params)
     # moments in float64 lose a little to cancellation: equal to 1e-4 of the score, not bitwise
     assert g.score == pytest.approx(bench.suction_bruteforce(mask, depth, K, params), abs=1e-4)
+
+
+def test_object_box_of_a_tilted_rectangle() -> None:
+    from demos.grasp.geometry import object_box
+
+    n = tilted(20, 0)
+    centre = np.array([0.0, 0.0, 0.6])
+    depth = plane_depth(n, centre)
+    mask = np.zeros(depth.shape, bool)
+    mask[100:140, 80:240] = True  # long along image x
+    pose, size = object_box(mask, depth, K)
+    R = pose.rotation()
+    assert angle_deg(R[:, 2], n) < 0.5  # z = surface normal towards the camera
+    assert abs(R[0, 0]) > 0.9  # x = the long side
+    assert size[0] > 3 * size[1] and size[2] < 1e-4
+    # the box centre lies on the surface, and the long side spans (2-98 % of) the rectangle's 3D length
+    assert abs(np.dot(n, pose.position - centre)) < 1e-4
+    u, v = K.project(pose.position)
+    assert 80 < u < 240 and 100 < v < 140
+    ends = [K.backproject(x, 119.5, depth[119, x]) for x in (80, 239)]
+    length = np.linalg.norm(ends[1] - ends[0])
+    assert 0.9 * length < size[0] < length
+    assert object_box(mask, np.full_like(depth, np.nan), K) is None
