@@ -51,8 +51,8 @@ class SRBundleOptions:
         methods: run methods to include; the first is the one the player plays by default.
         tile: LR tile (th, tw). 128x128 is square (orientation-free), a multiple of 32 (HTP/ANE friendly
             blocking) and keeps a 4x output tile at 512x512, ~3 MB of FP32 activations per 3-channel plane.
-        overlap: LR context pixels per inner tile side; None = the models' receptive-field bound
-            (then tiling is seamless by construction).
+        overlap: LR context pixels per inner tile side; None = the models' receptive-field radius
+            (:func:`onnx_receptive_radius`; then tiling is seamless by construction).
         int8: also write INT8 QDQ models (calibrated on the run's own LR tiles).
         quant_preset / per_channel / calibrate_method / calibration_tiles: see :mod:`export.quantize`.
         max_psnr_drop_db: INT8 models losing more PSNR vs HR than this fail the export.
@@ -79,29 +79,65 @@ class SRBundleOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def sr_receptive_radius(model: Any) -> int:
-    """Upper bound (LR pixels) of an SR model's receptive-field radius, from its layers in module order.
+def onnx_receptive_radius(model: Any) -> int:
+    """Receptive-field radius (LR pixels) of an SR ONNX graph: the max over all paths, from the graph itself.
 
-    Each stride-1 ``Conv2d`` adds ``dilation * (k - 1) / 2`` pixels at the resolution it runs at; a
-    ``PixelShuffle(r)`` or ``Upsample`` multiplies that resolution, so later convs count ``1/r`` as much.
-    Summing over all convs bounds every path through residual/skip wiring.
+    Walks the (topologically sorted) nodes tracking, per tensor, the radius in LR pixels and the spatial
+    resolution relative to the LR input: a stride-1 ``Conv``/pool adds ``dilation * (k - 1) / 2`` pixels at
+    its resolution (``1/resolution`` LR pixels), ``DepthToSpace`` and ``Resize`` multiply the resolution
+    (``Resize`` adds up to 2 input pixels of interpolation support), everything else (element-wise ops,
+    padding, channel gathers and reshapes) takes the max over its inputs. Works for any wiring (skips,
+    fixed bicubic branches) without knowing the architecture.
     """
-    from torch import nn
+    from onnx import numpy_helper
 
-    radius = 0.0
-    resolution = 1.0
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            if module.stride not in ((1, 1), 1):
-                raise UserError(f"strided convolutions are not supported by the tiler ({module})")
-            half = max(d * (k - 1) / 2 for k, d in zip(module.kernel_size, module.dilation, strict=True))
-            radius += half / resolution
-        elif isinstance(module, nn.PixelShuffle):
-            resolution *= module.upscale_factor
-        elif isinstance(module, nn.Upsample) and module.scale_factor is not None:
-            factor = module.scale_factor
-            resolution *= float(factor[0] if isinstance(factor, tuple) else factor)
-    return int(math.ceil(radius - 1e-9))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    radius: dict[str, float] = {}
+    resolution: dict[str, float] = {}
+    for value in graph.input:
+        if value.name not in inits:
+            radius[value.name], resolution[value.name] = 0.0, 1.0
+
+    def const_array(name: str) -> np.ndarray | None:
+        if name in inits:
+            return numpy_helper.to_array(inits[name])
+        if name in consts:
+            return numpy_helper.to_array(consts[name].attribute[0].t)
+        return None
+
+    for node in graph.node:
+        known = [i for i in node.input if i in radius]
+        if not known:
+            continue
+        r = max(radius[i] for i in known)
+        res = max(resolution[i] for i in known)
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type in ("Conv", "ConvTranspose", "MaxPool", "AveragePool"):
+            if "strides" in attrs and any(v != 1 for v in attrs["strides"].ints):
+                raise UserError(f"strided {node.op_type} {node.name!r}: SR tiling needs stride-1 layers")
+            if "kernel_shape" in attrs:
+                kernel = list(attrs["kernel_shape"].ints)
+            else:
+                weight = const_array(node.input[1])
+                kernel = list(weight.shape[2:]) if weight is not None else [1, 1]
+            dil = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * len(kernel)
+            r += max(d * (k - 1) / 2 for k, d in zip(kernel, dil, strict=True)) / res
+        elif node.op_type == "DepthToSpace":
+            res *= attrs["blocksize"].i
+        elif node.op_type == "Resize":
+            scales = const_array(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+            if scales is None or scales.size < 4:
+                raise UserError(f"Resize {node.name!r} without constant scales: cannot bound its receptive field")
+            r += 2.0 / res  # cubic support; linear/nearest need less
+            res *= float(scales[-1])
+        for out in node.output:
+            radius[out], resolution[out] = r, res
+    outs = [o.name for o in graph.output if o.name in radius]
+    if not outs:
+        raise UserError("cannot trace the SR graph from its input to its output")
+    return int(math.ceil(max(radius[o] for o in outs) - 1e-9))
 
 
 def _method_files(run: Any, methods: tuple[str, ...]) -> dict[str, int]:
@@ -194,13 +230,8 @@ def build_sr_bundle(
     th, tw = options.tile
     rng_seed = options.seed
     example = torch.from_numpy(sr_calibration_tiles(lr_frames, (th, tw), 1, rng_seed))
-    first_model = load_sr_model(run, options.methods[0], 0)
-    radius = sr_receptive_radius(first_model)
-    overlap = radius if options.overlap is None else int(options.overlap)
-    if th <= 2 * overlap or tw <= 2 * overlap:
-        raise UserError(f"tile {th}x{tw} is too small for an overlap of {overlap} LR pixels (needs > 2*overlap)")
-    if overlap < radius:
-        log.warning("overlap %d < receptive-field bound %d: tile borders may differ slightly", overlap, radius)
+    radius = 0
+    overlap = 0 if options.overlap is None else int(options.overlap)
     scale = run.scale
     parity: list[dict[str, Any]] = []
     quant: dict[str, Any] = {}
@@ -219,6 +250,10 @@ def build_sr_bundle(
             if any(mode != "DCR" for mode in depth_to_space_modes(dcr)):
                 raise UserError(f"{stem}: DepthToSpace could not be converted to DCR order")
             fp32_path = save_checked(dcr, models_dir / f"{stem}_fp32.onnx")
+            radius = max(radius, onnx_receptive_radius(dcr))  # all models of the bundle share one overlap
+            overlap = radius if options.overlap is None else int(options.overlap)
+            if th <= 2 * overlap or tw <= 2 * overlap:
+                raise UserError(f"tile {th}x{tw} is too small for an overlap of {overlap} LR pixels (needs > 2*overlap)")
             labels = label_map.labels if method == "stdo" else None
             val_tiles = sr_calibration_tiles(lr_frames, (th, tw), options.validation_tiles, rng_seed + 1, labels, index)
             report = check_parity(
@@ -275,6 +310,8 @@ def build_sr_bundle(
                         "try --quant-preset qnn_u16, --calibrate-method percentile or more calibration tiles"
                     )
                 entries.append(_entry(tmp, method, index, int8_path, None, "int8"))
+        if overlap < radius:
+            log.warning("overlap %d < receptive-field radius %d: tile borders may differ slightly", overlap, radius)
         (tmp / "labels.bin").write_bytes(run.label_map_path.read_bytes())
         manifest = {
             "format": BUNDLE_FORMAT,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.bundle import SRBundleOptions, build_sr_bundle, sr_receptive_radius
+from export.bundle import SRBundleOptions, build_sr_bundle, onnx_receptive_radius
 from export.player import verify_bundle
 from videosr.metadata import read_label_map
 from videosr.models import build_sr
@@ -162,7 +162,28 @@ def test_int8_tolerance_failure_is_a_user_error(sr_run: Path, tmp_path: Path) ->
     assert not (tmp_path / "b").exists()
 
 
-def test_receptive_radius_of_sr_models() -> None:
-    assert sr_receptive_radius(build_sr("espcn", 4)) == 4
-    # EDSR x4, 1 block: head 1 + block 2 + body_tail 1 + up-conv 1 (LR) + up-conv 1 at x2 (0.5) + tail at x4 (0.25)
-    assert sr_receptive_radius(build_sr("edsr", 4, features=8, blocks=1)) == 6
+@pytest.mark.parametrize(
+    "arch,kwargs,expected",
+    [
+        ("espcn", {"features": 8, "mid_features": 4}, 4),  # 5x5 + 3x3 + 3x3 (any bicubic/nearest skip is shorter)
+        # head 1 + block 2 + body_tail 1 + up-conv 1 (LR) + up-conv 1 at x2 (0.5) + tail at x4 (0.25) = 5.75
+        ("edsr", {"features": 8, "blocks": 1}, 6),
+    ],
+)
+def test_receptive_radius_from_onnx_graph(arch: str, kwargs: dict, expected: int, tmp_path: Path) -> None:
+    import onnx
+
+    from export.onnx import export_onnx
+
+    model = build_sr(arch, 4, **kwargs).eval()
+    path = export_onnx(model, (torch.rand(1, 3, 16, 16),), tmp_path / "m.onnx", "sr", ["lr"], ["hr"])
+    radius = onnx_receptive_radius(onnx.load(str(path)))
+    assert radius == expected
+    # brute force: perturbing an input pixel changes outputs only within `radius` LR pixels of it
+    x = torch.rand(1, 3, 24, 24)
+    y = x.clone()
+    y[..., 12, 12] += 1.0
+    with torch.no_grad():
+        diff = (model(x) - model(y)).abs().sum(dim=(0, 1)) > 0
+    rows = torch.nonzero(diff.any(dim=1)).flatten()
+    assert (12 - rows.min().item() // 4) <= radius and (rows.max().item() // 4 - 12) <= radius
