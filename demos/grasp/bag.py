@@ -52,6 +52,7 @@ class BagReadStats:
     frames: int = 0
     unmatched_rgb: int = 0
     unmatched_depth: int = 0
+    bad_ground_truth: int = 0
     topics: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,9 +171,15 @@ def read_bag_frames(
         pending: list[tuple[Any, Any]] = []
         k_latest: Intrinsics | None = None
 
+        def decode(fn: Any, msg: Any, topic: str, *args: Any) -> Any:
+            try:
+                return fn(msg, *args)
+            except UserError as err:  # name the bag and topic in the one-line message
+                raise UserError(f"topic {topic} at stamp {M.stamp_ns(msg)} ns: {err.message}", p) from err
+
         def make_frame(rgb_msg: Any, depth_msg: Any, k: Intrinsics) -> Frame:
-            rgb = M.rgb_from_msg(rgb_msg)
-            depth = M.depth_from_msg(depth_msg, depth_scale)
+            rgb = decode(M.rgb_from_msg, rgb_msg, chosen.rgb)
+            depth = decode(M.depth_from_msg, depth_msg, chosen.depth, depth_scale)
             stamp = M.stamp_ns(rgb_msg)
             check_frame_sizes(rgb, depth, f"{p} (stamp {stamp} ns)")
             if (k.width, k.height) != (rgb.shape[1], rgb.shape[0]) and k.width and k.height:
@@ -191,12 +198,15 @@ def read_bag_frames(
             msg = store.deserialize_cdr(raw, conn.msgtype)
             if conn.topic == chosen.camera_info:
                 stats.camera_info_messages += 1
-                k_latest = M.intrinsics_from_msg(msg)
+                k_latest = decode(M.intrinsics_from_msg, msg, chosen.camera_info)
             elif conn.topic == GT_INSTANCES:
                 truth_inst[M.stamp_ns(msg)] = msg
             elif conn.topic == GT_OBJECTS:
-                data = json.loads(msg.data)
-                truth_obj[int(data["stamp_ns"])] = data["objects"]
+                try:
+                    data = json.loads(msg.data)
+                    truth_obj[int(data["stamp_ns"])] = data["objects"]
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    stats.bad_ground_truth += 1
             elif conn.topic == chosen.rgb:
                 stats.rgb_messages += 1
                 rgb_q.append(msg)

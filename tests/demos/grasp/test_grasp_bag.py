@@ -165,3 +165,17 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path) -> None:
         (tmp_path / "imgs" / "rgb" / f"{name}.png").write_bytes(b"")
     with pytest.raises(UserError, match="none of the 3 images could be read"):
         list(read_image_folder(tmp_path / "imgs", tmp_path / "imgs" / "K.json"))
+
+
+def test_bad_encoding_names_bag_and_topic(tmp_path) -> None:
+    store = M.make_typestore()
+    path = tmp_path / "b"
+    with BagWriter(path, storage="sqlite3", store=store) as bag:
+        bag.write("/camera/color/camera_info", M.camera_info_to_msg(store, K, T0, "cam"), T0)
+        bag.write("/camera/color/image_raw", M.image_to_msg(store, np.zeros((24, 32, 3), np.uint8), "rgb8", T0, "c"), T0)
+        wrong = M.image_to_msg(store, np.zeros((24, 32), np.uint8), "mono8", T0, "c")  # mono8 is not depth
+        bag.write("/camera/depth/image_rect_raw", wrong, T0)
+    with pytest.raises(UserError) as err:
+        list(read_bag_frames(path))
+    text = err.value.one_line()
+    assert text.startswith(str(path)) and "topic /camera/depth/image_rect_raw" in text and "'mono8'" in text
