@@ -53,31 +53,40 @@ def counts_to_string(counts: Sequence[int]) -> str:
     return "".join(out)
 
 
-def string_to_counts(text: str) -> list[int]:
-    """Decompress a COCO ``counts`` string into run lengths (``rleFrString`` in maskApi.c)."""
-    counts: list[int] = []
-    p = 0
-    data = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    n = len(data)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise RLEError("truncated RLE counts string")
-            c = data[p] - 48
-            if c < 0 or c > 63:
-                raise RLEError(f"invalid character {chr(data[p])!r} in RLE counts")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
+def string_to_counts(text: str | bytes) -> list[int]:
+    """Decompress a COCO ``counts`` string into run lengths (``rleFrString`` in maskApi.c), vectorised.
+
+    Each count is a group of 5-bit chunks (low bits first) ending at a character without the 0x20
+    continuation bit; a set 0x10 bit in the last chunk sign-extends the value; from the fourth count on,
+    the value is a difference to the count two places back.
+    """
+    return string_to_counts_array(text).tolist()
+
+
+def string_to_counts_array(text: str | bytes) -> np.ndarray:
+    """:func:`string_to_counts` as an int64 array. Raises :class:`RLEError` for invalid characters."""
+    data = text.encode("ascii", errors="replace") if isinstance(text, str) else bytes(text)
+    c = np.frombuffer(data, dtype=np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return np.zeros(0, np.int64)
+    if (c < 0).any() or (c > 63).any():
+        bad = data[int(np.flatnonzero((c < 0) | (c > 63))[0])]
+        raise RLEError(f"invalid character {chr(bad)!r} in RLE counts")
+    ends = np.flatnonzero((c & 0x20) == 0)
+    if ends.size == 0 or ends[-1] != c.size - 1:
+        raise RLEError("truncated RLE counts string")
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > 12:
+        raise RLEError("RLE count too large")
+    k = np.arange(c.size) - np.repeat(starts, lengths)
+    x = np.add.reduceat((c & 0x1F) << (5 * k), starts)
+    negative = (c[ends] & 0x10) != 0
+    x = np.where(negative, x - (np.int64(1) << (5 * lengths)), x)
+    counts = x.copy()
+    if counts.size > 3:
+        counts[2::2] = np.cumsum(x[2::2])
+        counts[3::2] = x[1] + np.cumsum(x[3::2])
     return counts
 
 
@@ -89,29 +98,36 @@ def rle_encode(mask: np.ndarray) -> dict[str, Any]:
     return {"counts": counts_to_string(rle_counts(m)), "size": [int(m.shape[0]), int(m.shape[1])]}
 
 
+def rle_validate(rle: dict[str, Any]) -> np.ndarray:
+    """Run lengths (int64 array) of a COCO RLE after checking it fits its ``size``; :class:`RLEError` otherwise."""
+    if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
+        raise RLEError("RLE must be a mapping with 'counts' and 'size'")
+    size = rle["size"]
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(s, int) and s >= 0 for s in size)):
+        raise RLEError(f"RLE size must be [H, W] non-negative integers, got {size!r}")
+    raw = rle["counts"]
+    if isinstance(raw, str | bytes):
+        counts = string_to_counts_array(raw)
+    elif isinstance(raw, list) and all(isinstance(c, int) for c in raw):
+        counts = np.asarray(raw, dtype=np.int64)
+    else:
+        raise RLEError("RLE counts must be a string or a list of integers")
+    if (counts < 0).any():
+        raise RLEError("RLE has a negative run length")
+    total = int(counts.sum())
+    if total != size[0] * size[1]:
+        raise RLEError(f"RLE counts sum to {total}, expected H*W = {size[0] * size[1]}")
+    return counts
+
+
 def rle_decode(rle: dict[str, Any]) -> np.ndarray:
     """Decode a COCO RLE (compressed string/bytes ``counts`` or an uncompressed list) to a (H, W) bool mask.
 
     Raises:
         RLEError: malformed ``size``/``counts`` or counts that do not add up to H*W.
     """
-    if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
-        raise RLEError("RLE must be a mapping with 'counts' and 'size'")
-    size = rle["size"]
-    if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(s, int) and s >= 0 for s in size)):
-        raise RLEError(f"RLE size must be [H, W] non-negative integers, got {size!r}")
-    h, w = int(size[0]), int(size[1])
-    raw = rle["counts"]
-    if isinstance(raw, str | bytes):
-        counts = string_to_counts(raw.decode("ascii") if isinstance(raw, bytes) else raw)
-    elif isinstance(raw, list) and all(isinstance(c, int) for c in raw):
-        counts = [int(c) for c in raw]
-    else:
-        raise RLEError("RLE counts must be a string or a list of integers")
-    if any(c < 0 for c in counts):
-        raise RLEError("RLE has a negative run length")
-    if sum(counts) != h * w:
-        raise RLEError(f"RLE counts sum to {sum(counts)}, expected H*W = {h * w}")
+    counts = rle_validate(rle)
+    h, w = int(rle["size"][0]), int(rle["size"][1])
     values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True
     flat = np.repeat(values, counts)
@@ -120,9 +136,7 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
 
 def rle_area(rle: dict[str, Any]) -> int:
     """Number of foreground pixels of a COCO RLE without decoding it to a full mask."""
-    raw = rle["counts"]
-    counts = string_to_counts(raw) if isinstance(raw, str) else list(raw)
-    return int(sum(counts[1::2]))
+    return int(rle_validate(rle)[1::2].sum())
 
 
 # ----------------------------------------------------------------------------------------- IoU, NMS

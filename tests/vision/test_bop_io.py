@@ -135,3 +135,22 @@ def test_bad_inputs(bop_copy, tmp_path):
     (bop_copy / "camera.json").unlink()
     with pytest.raises(UserError, match="camera.json is missing"):
         BopDataset(bop_copy)
+
+
+class _NoProposals:
+    """Detector stand-in whose segmenter finds nothing."""
+
+    def detect(self, rgb, depth=None, targets=None, max_instances=None):
+        from vision.detect import DetectionResult
+
+        assert rgb.ndim == 3 and depth is not None
+        return DetectionResult(detections=[], timings_ms={"total": 1.0}, proposals=0)
+
+
+def test_inference_counts_zero_proposals_and_undecodable_images(bop_copy):
+    from vision.bop.infer import run_inference
+
+    (bop_copy / "test" / "000001" / "rgb" / "000002.png").write_bytes(b"broken")
+    results, report = run_inference(BopDataset(bop_copy), "test", _NoProposals())
+    assert results == []
+    assert report["images"] == 2 and report["skipped_images"] == 1 and report["zero_proposal_images"] == 2

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pycocotools.mask as cocomask
 
 from vision.bop.cocoeval import EvalInstance, ImageEval, evaluate
 from vision.bop.reader import BopDataset
 from vision.common.errors import UserError
 from vision.common.progress import track
-from vision.masks import box_iou_matrix, mask_iou_matrix, rle_decode
+from vision.masks import box_iou_matrix
 
 VISIB_FRACT_IGNORE = 0.1
 
@@ -73,16 +74,19 @@ def build_image_evals(
         counts["detections"] += len(dets_raw)
         dets: list[EvalInstance] = []
         if ann_type == "segm":
-            det_masks = [rle_decode(r["segmentation"]) for r in dets_raw]
-            if gt_masks and det_masks and det_masks[0].shape != gt_masks[0].shape:
-                raise UserError(
-                    f"scene {scene_id} image {im_id}: segmentation size {list(det_masks[0].shape)} differs from the "
-                    f"image size {list(gt_masks[0].shape)}"
-                )
-            for r, m in zip(dets_raw, det_masks, strict=True):
-                dets.append(EvalInstance(int(r["category_id"]), float(m.sum()), float(r["score"])))
-            if det_masks and gt_masks:
-                ious = mask_iou_matrix(np.stack(det_masks), np.stack(gt_masks))
+            for r in dets_raw:
+                size = list(r["segmentation"]["size"])
+                if gt_masks and size != list(gt_masks[0].shape):
+                    raise UserError(f"scene {scene_id} image {im_id}: segmentation size {size} differs from the "
+                                    f"image size {list(gt_masks[0].shape)}")
+            det_rles = [r["segmentation"] for r in dets_raw]
+            det_areas = cocomask.area(det_rles) if det_rles else []
+            for r, area in zip(dets_raw, det_areas, strict=True):
+                dets.append(EvalInstance(int(r["category_id"]), float(area), float(r["score"])))
+            if det_rles and gt_masks:
+                # RLE IoU in C (pycocotools); identical to mask_iou_matrix on the decoded masks, much faster
+                gt_rles = cocomask.encode(np.asfortranarray(np.stack(gt_masks, axis=-1).astype(np.uint8)))
+                ious = np.asarray(cocomask.iou(det_rles, gt_rles, [0] * len(gt_rles)), dtype=np.float64)
             else:
                 ious = np.zeros((len(dets), len(gts)))
         else:

@@ -18,7 +18,7 @@ import numpy as np
 
 from vision.common.atomic import write_json_atomic
 from vision.common.errors import UserError, require_file
-from vision.masks import RLEError, rle_decode, rle_encode
+from vision.masks import RLEError, rle_encode, rle_validate
 
 _NAME = re.compile(r"^([A-Za-z0-9\-.]+)_([A-Za-z0-9\-.]+)-([A-Za-z0-9.]+)\.json$")
 
@@ -108,7 +108,7 @@ def load_results(
             if "segmentation" not in r:
                 raise UserError(f"entry {i} has no 'segmentation'", p)
             try:
-                rle_decode(r["segmentation"])
+                rle_validate(r["segmentation"])
             except RLEError as err:
                 raise UserError(f"entry {i}: bad RLE segmentation ({err})", p) from err
         elif bbox is None:
