@@ -50,7 +50,7 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
         if unknown:
             raise UserError(f"requested products not in the gallery: {', '.join(unknown)} "
                             f"(gallery has {len(identifier.gallery.product_ids)} products)")
-    stats = None
+    input_stats: object = None
     if args.bag:
         k = load_intrinsics(args.intrinsics)[0] if args.intrinsics else None
         stats = BagReadStats()
@@ -60,16 +60,18 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
             tolerance_ms=cfg.sync_tolerance_ms, depth_scale=cfg.depth_scale, stats=stats,
             preferred=BagTopics(t.rgb, t.depth, t.camera_info))
         source = {"bag": str(args.bag)}
+        input_stats = stats
     else:
-        stats = {}
-        frames = read_image_folder(args.images, args.intrinsics, stats=stats)
+        folder_stats: dict = {}
+        frames = read_image_folder(args.images, args.intrinsics, stats=folder_stats)
+        input_stats = folder_stats
         source = {"images": str(args.images), "intrinsics": str(args.intrinsics)}
     node = GraspNode(segmenter, identifier, cfg.grasp, products=args.products, topics=cfg.topics,
                      min_similarity=cfg.identify.min_similarity, top_k=cfg.identify.top_k,
                      crop_pad=cfg.identify.crop_pad)
     inputs = {**source, "segmenter": type(segmenter).__name__, **gallery_info}
     report = run_grasp_demo(frames, node, args.out, cfg, overwrite=args.overwrite, inputs=inputs,
-                            products=args.products, input_stats=stats)
+                            products=args.products, input_stats=input_stats)
     _print_report(report, Path(args.out))
     return 0
 

@@ -158,7 +158,8 @@ def read_bag_frames(
     reader = open_reader(p)
     try:
         chosen = resolve_topics(reader.topics, topics or BagTopics(), intrinsics is not None, p, preferred)
-        stats.topics = {"rgb": chosen.rgb, "depth": chosen.depth, "camera_info": chosen.camera_info or ""}
+        rgb_topic, depth_topic, info_topic = str(chosen.rgb), str(chosen.depth), chosen.camera_info or ""
+        stats.topics = {"rgb": rgb_topic, "depth": depth_topic, "camera_info": info_topic}
         wanted = {chosen.rgb, chosen.depth, chosen.camera_info, GT_INSTANCES, GT_OBJECTS} - {None}
         conns = [c for c in reader.connections if c.topic in wanted]
         M.register_bag_types(store, conns)
@@ -178,8 +179,8 @@ def read_bag_frames(
                 raise UserError(f"topic {topic} at stamp {M.stamp_ns(msg)} ns: {err.message}", p) from err
 
         def make_frame(rgb_msg: Any, depth_msg: Any, k: Intrinsics) -> Frame:
-            rgb = decode(M.rgb_from_msg, rgb_msg, chosen.rgb)
-            depth = decode(M.depth_from_msg, depth_msg, chosen.depth, depth_scale)
+            rgb = decode(M.rgb_from_msg, rgb_msg, rgb_topic)
+            depth = decode(M.depth_from_msg, depth_msg, depth_topic, depth_scale)
             stamp = M.stamp_ns(rgb_msg)
             check_frame_sizes(rgb, depth, f"{p} (stamp {stamp} ns)")
             if (k.width, k.height) != (rgb.shape[1], rgb.shape[0]) and k.width and k.height:
@@ -198,7 +199,7 @@ def read_bag_frames(
             msg = store.deserialize_cdr(raw, conn.msgtype)
             if conn.topic == chosen.camera_info:
                 stats.camera_info_messages += 1
-                k_latest = decode(M.intrinsics_from_msg, msg, chosen.camera_info)
+                k_latest = decode(M.intrinsics_from_msg, msg, info_topic)
             elif conn.topic == GT_INSTANCES:
                 truth_inst[M.stamp_ns(msg)] = msg
             elif conn.topic == GT_OBJECTS:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,17 @@ class Intrinsics:
     width: int
     height: int
 
-    def rays(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def rays(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
         """Viewing rays with unit z for pixel coordinates ``u, v`` (any shape) -> ``(..., 3)``."""
         u = np.asarray(u, dtype=np.float64)
         v = np.asarray(v, dtype=np.float64)
         return np.stack([(u - self.cx) / self.fx, (v - self.cy) / self.fy, np.ones_like(u)], axis=-1)
 
-    def backproject(self, u: np.ndarray, v: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def backproject(self, u: ArrayLike, v: ArrayLike, z: ArrayLike) -> np.ndarray:
         """Camera-frame points ``(..., 3)`` metres for pixels ``u, v`` at depths ``z``."""
         return self.rays(u, v) * np.asarray(z, dtype=np.float64)[..., None]
 
-    def project(self, points: np.ndarray) -> np.ndarray:
+    def project(self, points: ArrayLike) -> np.ndarray:
         """Pixel coordinates ``(..., 2)`` of camera-frame points ``(..., 3)``."""
         p = np.asarray(points, dtype=np.float64)
         return np.stack([self.fx * p[..., 0] / p[..., 2] + self.cx, self.fy * p[..., 1] / p[..., 2] + self.cy], axis=-1)
@@ -319,17 +320,19 @@ def parallel_jaw_grasp(mask: np.ndarray, depth: np.ndarray, k: Intrinsics, param
     minor_px = hi - lo + 1.0
     major_px = along_major.max() - along_major.min() + 1.0
     z = float(np.median(depth[valid]))
-    vpts = k.backproject(*np.nonzero(valid)[::-1], depth[valid])
+    vv, vu = np.nonzero(valid)
+    vpts = k.backproject(vu, vv, depth[valid])
     normal, _, rms = fit_plane(vpts) if len(vpts) >= 3 else (np.array([0.0, 0.0, -1.0]), None, 0.0)
-    end_a = k.backproject(*(centre + lo * minor), z)
-    end_b = k.backproject(*(centre + hi * minor), z)
+    pa, pb = centre + lo * minor, centre + hi * minor
+    end_a = k.backproject(pa[0], pa[1], z)
+    end_b = k.backproject(pb[0], pb[1], z)
     width = float(np.linalg.norm(end_b - end_a) * minor_px / max(hi - lo, 1e-6)) if hi > lo else float(z / k.fx)
     if width > p.jaw_max_opening_m:
         return Grasp("parallel_jaw", False,
                      reason=f"object is {width:.3f} m across, wider than the {p.jaw_max_opening_m:.3f} m jaw opening")
     mid = centre + 0.5 * (lo + hi) * minor
     position = k.backproject(mid[0], mid[1], z)
-    close_dir = k.backproject(*(mid + minor), z) - position
+    close_dir = k.backproject(mid[0] + minor[0], mid[1] + minor[1], z) - position
     R = frame_from_approach(-normal, close_dir)
     elongation = 1.0 - 0.5 * min(minor_px / major_px, 1.0)
     score = frac * np.sqrt(max(0.0, 1.0 - width / p.jaw_max_opening_m)) * elongation

@@ -215,17 +215,20 @@ class GraspNode:
 
     def _publish(self, frame: Frame, objects: list[ObjectResult], annotated: np.ndarray) -> None:
         s, fid, st, t = self.store, frame.frame_id, frame.stamp_ns, self.topics
+        publish = self.publish
+        assert publish is not None
         records = []
         for obj in objects:
             box = object_box(obj.mask, frame.depth, frame.intrinsics) if frame.depth is not None else None
             pose: Pose | None = box[0] if box is not None else None
-            size = tuple(float(v) for v in box[1]) if box is not None else (0.0, 0.0, 0.0)
+            size = (float(box[1][0]), float(box[1][1]), float(box[1][2])) if box is not None else (0.0, 0.0, 0.0)
+            x, y, w, h = (float(v) for v in obj.bbox)
             records.append(M.DetectionRecord(object_id=obj.object_id, product_id=obj.product_id, score=obj.score,
-                                             bbox=tuple(float(v) for v in obj.bbox), pose=pose, size=size))
-        self.publish(t.detections, M.detections_2d_to_msg(s, records, st, fid), st)
-        self.publish(t.detections_3d, M.detections_3d_to_msg(s, records, st, fid), st)
-        suction = [o.suction.pose for o in objects if o.suction.ok]
-        jaws = [o.parallel_jaw.pose for o in objects if o.parallel_jaw.ok]
-        self.publish(t.suction, M.pose_array_to_msg(s, suction, st, fid), st)
-        self.publish(t.parallel_jaw, M.pose_array_to_msg(s, jaws, st, fid), st)
-        self.publish(t.annotated, M.image_to_msg(s, annotated, "rgb8", st, fid), st)
+                                             bbox=(x, y, w, h), pose=pose, size=size))
+        publish(t.detections, M.detections_2d_to_msg(s, records, st, fid), st)
+        publish(t.detections_3d, M.detections_3d_to_msg(s, records, st, fid), st)
+        suction = [o.suction.pose for o in objects if o.suction.ok and o.suction.pose is not None]
+        jaws = [o.parallel_jaw.pose for o in objects if o.parallel_jaw.ok and o.parallel_jaw.pose is not None]
+        publish(t.suction, M.pose_array_to_msg(s, suction, st, fid), st)
+        publish(t.parallel_jaw, M.pose_array_to_msg(s, jaws, st, fid), st)
+        publish(t.annotated, M.image_to_msg(s, annotated, "rgb8", st, fid), st)

@@ -177,8 +177,8 @@ def run_grasp_demo(
         wall = time.perf_counter() - start
         report = {
             "inputs": inputs or {},
-            "input_stats": input_stats.to_dict() if hasattr(input_stats, "to_dict") else input_stats,
-            "frames_skipped": (input_stats or {}).get("skipped", 0) if isinstance(input_stats, dict) else 0,
+            "input_stats": input_stats if isinstance(input_stats, dict | None) else input_stats.to_dict(),
+            "frames_skipped": input_stats.get("skipped", 0) if isinstance(input_stats, dict) else 0,
             "products_requested": list(products) if products else "all",
             "frames": len(per_frame),
             "proposals": n_proposals,

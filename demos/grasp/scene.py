@@ -188,15 +188,15 @@ def write_scene_bag(
                 stamp = t0 + int(i * cfg.period_ms * 1e6)
                 frame = render_scene(catalog, rng, cfg, stamp, f"frame_{i:06d}")
                 lag = int(cfg.depth_lag_ms * 1e6)
-                truth = frame.truth
-                assert truth is not None
+                truth, depth = frame.truth, frame.depth
+                assert truth is not None and depth is not None
                 bag.write(GT_INSTANCES, M.image_to_msg(store, truth.instances, "16UC1", stamp, frame.frame_id), stamp - 1)
                 gt = {"stamp_ns": stamp, "objects": {str(i_): o for i_, o in truth.objects.items()}}
                 bag.write(GT_OBJECTS, M.string_msg(store, json.dumps(gt)), stamp - 1)
                 if with_camera_info:
                     bag.write(INFO_TOPIC, M.camera_info_to_msg(store, k, stamp, frame.frame_id), stamp)
                 bag.write(RGB_TOPIC, M.image_to_msg(store, frame.rgb, "rgb8", stamp, frame.frame_id), stamp)
-                bag.write(DEPTH_TOPIC, M.depth_to_msg(store, frame.depth, "16UC1", stamp + lag, frame.frame_id), stamp + lag)
+                bag.write(DEPTH_TOPIC, M.depth_to_msg(store, depth, "16UC1", stamp + lag, frame.frame_id), stamp + lag)
                 n_objects += len(truth.objects)
                 products.update(o["product_id"] for o in truth.objects.values())
             counts = dict(bag.counts)

@@ -126,7 +126,7 @@ def run_upscale_demo(
             writer.close()
         times["comparison_s"] = time.perf_counter() - t3
 
-        table = [{"method": "bicubic", "source": "this demo (MATLAB bicubic)",
+        table: list[dict[str, Any]] = [{"method": "bicubic", "source": "this demo (MATLAB bicubic)",
                   "psnr_rgb": float(np.mean(rows["bicubic"]["rgb"])), "psnr_y": float(np.mean(rows["bicubic"]["y"]))},
                  {"method": "stdo (bundle playback, onnxruntime fp32)", "source": "this demo",
                   "psnr_rgb": float(np.mean(rows["stdo_bundle"]["rgb"])),
