@@ -108,7 +108,11 @@ def iter_frames(source: str | os.PathLike[str]) -> Iterator[np.ndarray]:
 
 
 class VideoWriter:
-    """H.264 MP4 writer (yuv420p, CRF 18) over PyAV; ``write`` takes RGB uint8 (H, W, 3)."""
+    """H.264 MP4 writer (yuv420p, CRF 18) over PyAV; ``write`` takes RGB uint8 (H, W, 3).
+
+    Odd sizes are padded by one repeated row/column (yuv420p needs even sizes); ``--save-frames`` PNGs
+    keep the exact size.
+    """
 
     def __init__(self, path: Path, fps: float = 25.0) -> None:
         import av
@@ -123,9 +127,11 @@ class VideoWriter:
             from fractions import Fraction
 
             self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1000))
-            self.stream.width, self.stream.height = rgb.shape[1], rgb.shape[0]
+            self.stream.width, self.stream.height = rgb.shape[1] + rgb.shape[1] % 2, rgb.shape[0] + rgb.shape[0] % 2
             self.stream.pix_fmt = "yuv420p"
             self.stream.options = {"crf": "18", "preset": "veryfast"}
+        if rgb.shape[0] % 2 or rgb.shape[1] % 2:  # yuv420p needs even sizes: repeat the last row/column
+            rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from demos.cli import main
 from export.embedder import export_embedder_from_checkpoint
 from export.runtime import make_session
 from export.sam import SamDecoderOnnx, decoder_example_inputs, export_sam, prepare_image, tiny_sam
@@ -37,15 +38,17 @@ def _reference_images(root, n_products: int = 3, views: int = 2):
 def test_embedder_export_onnx_int8_coreml(embedder_checkpoint, tmp_path) -> None:
     calib = _reference_images(tmp_path / "refs")
     out = tmp_path / "exported"
-    report = export_embedder_from_checkpoint(embedder_checkpoint, out, formats=("onnx", "coreml"), int8=True, calibration=calib)
+    args = ["export", "embedder", "--checkpoint", str(embedder_checkpoint), "--formats", "onnx,coreml", "--int8",
+            "--calibration", str(calib), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
     assert report["parity"]["passed"] and report["parity"]["max_abs_error"] <= 1e-4
     assert report["onnx"]["io"]["inputs"] == {"image": [1, 3, 64, 64]}
     assert report["onnx"]["io"]["outputs"] == {"embedding": [1, 16]}
     cost = report["int8"]["cost"]
     assert 0.5 < cost["cosine_mean"] <= 1.0 + 1e-6 and cost["recall@1_fp32"] is not None
     assert report["coreml"]["inputs"] == {"image": [1, 3, 64, 64]} and report["coreml"]["problems"] == []
-    on_disk = json.loads((out / "report.json").read_text())
-    assert set(on_disk["files"]) >= {"embedder_fp32.onnx", "embedder_int8.onnx"}
+    assert set(report["files"]) >= {"embedder_fp32.onnx", "embedder_int8.onnx"} and report["source"] == str(embedder_checkpoint)
     emb = make_session(out / "embedder_int8.onnx").run(None, {"image": np.random.rand(1, 3, 64, 64).astype(np.float32)})[0]
     assert emb.shape == (1, 16) and abs(np.linalg.norm(emb) - 1) < 1e-3
     with pytest.raises(UserError, match="calibration"):
@@ -70,7 +73,8 @@ def test_sam_decoder_wrapper_matches_segment_anything() -> None:
 
 
 def test_sam_export_tiny(tmp_path) -> None:
-    report = export_sam(tmp_path / "sam", tiny=True, points=3)
+    assert main(["export", "sam", "--tiny", "--points", "3", "--out", str(tmp_path / "sam")]) == 0
+    report = json.loads((tmp_path / "sam" / "report.json").read_text())
     size = report["image_size"]
     enc_io = report["onnx"]["encoder"]["io"]
     dec_io = report["onnx"]["decoder"]["io"]
