@@ -12,34 +12,32 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _add_segmenter_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("segmentation")
-    g.add_argument("--segmenter", choices=("auto", "sam", "classical"), default="auto",
-                   help="auto: SAM when --sam-checkpoint is given, else the classical OpenCV segmenter (default)")
+    g = p.add_argument_group("segmentation (flags override --config)")
+    g.add_argument("--config", type=Path, help="detector config YAML (configs/vision/detect-*.yaml)")
+    g.add_argument("--segmenter", choices=("auto", "sam", "classical"),
+                   help="auto: SAM when --sam-checkpoint is given, else the classical OpenCV segmenter (default auto)")
     g.add_argument("--sam-checkpoint", type=Path, help="official SAM .pth (verified by SHA-256 before loading)")
     g.add_argument("--sam-model", choices=("vit_b", "vit_l", "vit_h"),
                    help="SAM model type (default: from the official file name, else the preset's)")
-    g.add_argument("--sam-preset", default="cpu", help="mask generation preset: paper, cpu, sam-default (default: cpu)")
+    g.add_argument("--sam-preset", help="mask generation preset: paper, cpu, sam-default (default cpu)")
     g.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check (fine-tuned SAM checkpoints)")
-    g.add_argument("--min-area", type=int, default=2500, help="drop proposals under this many pixels (default 2500 = 50x50)")
+    g.add_argument("--min-area", type=int, help="drop proposals under this many pixels (default 2500 = 50x50)")
 
 
 def _add_matching_options(p: argparse.ArgumentParser, threshold: float) -> None:
-    g = p.add_argument_group("identification")
-    g.add_argument("--mode", choices=("centroid", "best_view"), default="centroid", help="gallery matching (default centroid)")
-    g.add_argument("--score-threshold", type=float, default=threshold,
+    g = p.add_argument_group("identification (flags override --config)")
+    g.add_argument("--mode", choices=("centroid", "best_view"), help="gallery matching (default centroid)")
+    g.add_argument("--score-threshold", type=float,
                    help=f"minimum cosine similarity for a detection (default {threshold})")
-    g.add_argument("--nms-iou", type=float, default=0.5, help="per-object mask NMS IoU (default 0.5)")
-    g.add_argument("--max-instances", type=int, default=10, help="detections per object per image (default 10)")
+    g.add_argument("--nms-iou", type=float, help="per-object mask NMS IoU (default 0.5)")
+    g.add_argument("--max-instances", type=int, help="detections per object per image (default 10)")
 
 
-def _detector(args: argparse.Namespace, identifier: object) -> object:
-    from vision.detect import Detector
-    from vision.masks import MaskFilter
-    from vision.pipeline import build_segmenter
+def _detector(args: argparse.Namespace, identifier: object, cfg: object) -> object:
+    """The Detector for a CLI call with the resolved config ``cfg``."""
+    from vision.config import build_detector
 
-    seg = build_segmenter(args.segmenter, args.sam_checkpoint, args.sam_model, args.sam_preset, verify=not args.no_verify)
-    return Detector(seg, identifier, mask_filter=MaskFilter(min_area=args.min_area), score_threshold=args.score_threshold,
-                    nms_iou=args.nms_iou, max_instances=args.max_instances, mode=args.mode)
+    return build_detector(cfg, identifier, args.sam_checkpoint)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------ detect
@@ -63,6 +61,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from vision.annotate import draw_detections
     from vision.bop.reader import read_image
     from vision.common.atomic import atomic_dir, check_can_write, write_json_atomic
+    from vision.common.config import config_to_dict
     from vision.common.errors import UserError
     from vision.common.progress import get_logger, track
     from vision.common.runinfo import machine_info
@@ -71,8 +70,12 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     log = get_logger("vision.detect")
     images = _list_images(args.input)
     check_can_write(args.out, args.overwrite)
-    identifier = load_identifier(args.checkpoint, args.gallery, mode=args.mode)
-    detector = _detector(args, identifier)
+    from vision.common.config import save_config
+    from vision.config import resolve_detect_config
+
+    cfg = resolve_detect_config(args)
+    identifier = load_identifier(args.checkpoint, args.gallery, mode=cfg.mode)
+    detector = _detector(args, identifier, cfg)
     targets = [t.strip() for t in args.targets.split(",")] if args.targets else None
     if targets:
         unknown = [t for t in targets if t not in identifier.gallery]
@@ -82,6 +85,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     stage_sums: dict[str, float] = {}
     with atomic_dir(args.out, args.overwrite) as tmp:
         (tmp / "annotated").mkdir()
+        save_config(cfg, tmp / "config.yaml")
         for path in track(images, "detecting"):
             try:
                 rgb = read_image(path)
@@ -111,7 +115,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             "zero_proposal_images": sum(1 for r in per_image if r["proposals"] == 0),
             "mean_timings_ms": {k: v / n for k, v in stage_sums.items()},
             "segmenter": type(detector.segmenter).__name__,
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+            "config": config_to_dict(cfg),
+            "inputs": {"images": str(args.input), "gallery": str(args.gallery), "checkpoint": str(args.checkpoint),
+                       "sam_checkpoint": str(args.sam_checkpoint) if args.sam_checkpoint else None},
             "machine": machine_info(),
             "results": per_image,
         }
@@ -158,7 +164,9 @@ def _cmd_bop_infer(args: argparse.Namespace) -> int:
     from vision.bop.reader import BopDataset
     from vision.bop.results import parse_results_filename, results_filename, write_results
     from vision.common.atomic import check_can_write, write_json_atomic
+    from vision.common.config import config_to_dict, save_config
     from vision.common.errors import UserError
+    from vision.config import resolve_detect_config
 
     ds = BopDataset(args.dataset)
     out = args.out
@@ -168,15 +176,18 @@ def _cmd_bop_infer(args: argparse.Namespace) -> int:
         raise UserError("results file name must be METHOD_DATASET-SPLIT.json (METHOD without '_'), or give a folder", out)
     check_can_write(out, args.overwrite)
     embedder = ImageEmbedder(load_embedder(args.checkpoint).eval())
-    identifier, gallery_report = build_identifier(ds, args.onboarding, embedder, mode=args.mode)
-    detector = _detector(args, identifier)
+    cfg = resolve_detect_config(args, {"score_threshold": 0.2})
+    identifier, gallery_report = build_identifier(ds, args.onboarding, embedder, mode=cfg.mode)
+    detector = _detector(args, identifier, cfg)
     results, report = run_inference(ds, args.split, detector, args.targets, use_depth=not args.no_depth,
                                     restrict_to_targets=args.restrict_to_targets)
     write_results(out, results, overwrite=args.overwrite)
     write_json_atomic(out.with_suffix(".report.json"), {"results": str(out), "onboarding": args.onboarding,
                                                         "gallery": gallery_report, **report,
-                                                        "segmenter": type(detector.segmenter).__name__},
+                                                        "segmenter": type(detector.segmenter).__name__,
+                                                        "config": config_to_dict(cfg)},
                       overwrite=True)
+    save_config(cfg, out.with_suffix(".config.yaml"))
     print(f"{report['detections']} detections on {report['images']} images "
           f"({report['proposals_per_image']:.1f} proposals/image, {report['ms_per_image'].get('total', 0):.0f} ms/image); "
           f"wrote {out}")

@@ -27,6 +27,7 @@ def test_bop_infer_then_eval(bop_root, embedder_ckpt, tmp_path, capsys):
     assert results and {"scene_id", "image_id", "category_id", "score", "bbox", "segmentation", "time"} <= set(results[0])
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["images"] == 3 and report["gallery"]["objects"] == 4 and "ClassicalSegmenter" == report["segmenter"]
+    assert report["config"]["score_threshold"] == 0.2 and out.with_suffix(".config.yaml").is_file()
     scores = tmp_path / "scores.json"
     for ann in ("segm", "bbox"):
         rc = main(["bop", "eval", "--dataset", str(bop_root), "--split", "test", "--results", str(out),
@@ -90,6 +91,7 @@ def test_detect_cli(bop_root, embedder_ckpt, tmp_path, capsys):
     assert rep["images"] == 2 and rep["skipped_images"] == 1 and rep["skipped"][0]["image"].endswith("broken.png")
     assert rep["detections"] > 0 and "total" in rep["mean_timings_ms"]
     assert sorted(p.name for p in (out / "annotated").iterdir()) == ["000000.png", "000001.png"]
+    assert "min_area: 300" in (out / "config.yaml").read_text() and rep["config"]["score_threshold"] == 0.0
     assert main(["detect", str(tmp_path / "missing.png"), "--gallery", str(gallery), "--checkpoint", str(embedder_ckpt),
                  "--out", str(tmp_path / "d2")]) == 2
     assert main(["detect", str(bad_dir), "--gallery", str(gallery), "--checkpoint", str(embedder_ckpt),
@@ -106,3 +108,27 @@ def test_download_sam_refused_is_one_line(tmp_path, capsys, monkeypatch):
     rc = main(["vision", "download-sam", "vit_b", "--dest", str(tmp_path), "--timeout", "5"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: cannot download") and len(err.splitlines()) == 1
+
+
+def test_every_vision_config_loads_and_flags_override(tmp_path):
+    import argparse
+    from pathlib import Path
+
+    from vision.common.config import load_config
+    from vision.common.errors import UserError
+    from vision.config import DetectConfig, resolve_detect_config
+
+    configs = sorted(Path("configs/vision").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        assert isinstance(load_config(path, DetectConfig), DetectConfig)
+    paper = load_config(Path("configs/vision/detect-paper.yaml"), DetectConfig)
+    assert paper.segmenter.sam_preset == "paper" and paper.min_area == 2500
+    args = argparse.Namespace(config=Path("configs/vision/detect-paper.yaml"), min_area=900, segmenter=None, no_verify=True)
+    cfg = resolve_detect_config(args, {"score_threshold": 0.2})
+    assert cfg.min_area == 900 and cfg.segmenter.kind == "sam" and cfg.score_threshold == 0.5 and not cfg.segmenter.verify
+    assert resolve_detect_config(argparse.Namespace(config=None), {"score_threshold": 0.2}).score_threshold == 0.2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("min_aera: 3\n")
+    with pytest.raises(UserError, match="unknown key 'min_aera'"):
+        resolve_detect_config(argparse.Namespace(config=bad))
