@@ -10,6 +10,7 @@ from videosr.io import imresize
 from videosr.models import SR_MODELS, build_sr, count_macs, count_params
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("name", SR_MODELS)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_forward_backward_rebuild(name: str, scale: int) -> None:

@@ -96,3 +96,21 @@ def test_bad_inputs(tiny_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     rc = main(["videosr", "run", str(tiny_clip), "--out", str(existing), "--steps", "5"])
     assert rc == 2 and "already exists" in capsys.readouterr().err
     assert (existing / "keep.txt").read_text() == "mine"
+
+
+def test_general_model_from_state_dict_or_lightning_ckpt(tmp_path: Path) -> None:
+    import torch
+
+    from videosr.models import build_sr
+    from videosr.pipeline import _load_general_model
+    from vision.common.errors import UserError
+
+    model = build_sr("espcn", 2, features=8, mid_features=4)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "m.ckpt")
+    x = torch.rand(1, 3, 5, 5)
+    for name in ("m.pt", "m.ckpt"):
+        loaded = _load_general_model(str(tmp_path / name), "espcn", 2, {"features": 8, "mid_features": 4})
+        torch.testing.assert_close(loaded(x), model(x))
+    with pytest.raises(UserError, match="does not match"):
+        _load_general_model(str(tmp_path / "m.pt"), "espcn", 2, {})
