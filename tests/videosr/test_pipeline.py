@@ -114,3 +114,31 @@ def test_general_model_from_state_dict_or_lightning_ckpt(tmp_path: Path) -> None
         torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(UserError, match="does not match"):
         _load_general_model(str(tmp_path / "m.pt"), "espcn", 2, {})
+
+
+def test_interrupted_run_resumes(tiny_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import videosr.pipeline as pipeline
+    from videosr.config import ModelConfig, RunConfig, TrainConfig
+
+    cfg = RunConfig(video=str(tiny_clip), scale=4, chunks=2, grid=[2, 3], frames=3, save_video=[],
+                    methods=["bicubic", "single", "stdo"], model=ModelConfig(kwargs={"features": 8, "mid_features": 4}),
+                    train=TrainConfig(steps=6, batch_size=4, crop=8, checkpoint_every=2))
+    out = tmp_path / "run"
+    real_fit = pipeline.fit
+    calls: list[str] = []
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        tag = args[6]
+        calls.append(str(tag))
+        if tag == "stdo_chunk1":
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_stdo(cfg, out)
+    work = tmp_path / ".run.work"
+    assert not out.exists() and (work / "single.done.pt").is_file() and (work / "stdo_chunk0.done.pt").is_file()
+    monkeypatch.setattr(pipeline, "fit", real_fit)
+    report = pipeline.run_stdo(cfg, out)
+    assert report["methods"]["single"]["steps"] == 6 and out.is_dir() and not work.exists()
