@@ -32,12 +32,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     isub = p.add_subparsers(dest="identify_command", metavar="SUBCOMMAND", title="subcommands")
     isub.required = True
     for name, what in (("fit", "train"), ("validate", "run validation (recall@k)"), ("test", "run the test split")):
+        # Every token after the subcommand belongs to LightningCLI (including --help), so this parser
+        # recognises no options of its own ("+" prefix) and does not take the common --debug/--verbose
+        # (give those before `identify`: `edgevision --debug identify fit ...`).
         t = isub.add_parser(
-            name, parents=[common], add_help=False, help=f"{what} with LightningCLI (--config YAML)",
+            name, add_help=False, prefix_chars="+", help=f"{what} with LightningCLI (--config YAML)",
             description=f"{what.capitalize()} an embedder with LightningCLI.\n\n{TRAIN_HELP}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        t.add_argument("lightning_args", nargs=argparse.REMAINDER, help="arguments for LightningCLI")
+        t.add_argument("lightning_args", nargs="*", help="arguments for LightningCLI")
         t.set_defaults(func=_cmd_lightning, lightning_subcommand=name)
 
     e = isub.add_parser(

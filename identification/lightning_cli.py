@@ -3,7 +3,7 @@
 The YAML gives ``model.model`` as ``class_path: identification.model.build_embedder`` with its arguments,
 ``model.loss`` as ``identification.ctl.CTLCriterion``, the data module's arguments under ``data`` and the
 Trainer's under ``trainer``. ``data.num_classes`` (training products) is linked into ``model.num_classes``
-and ``data.image_size`` into the embedder's ``img_size``. The resolved config is saved beside the run.
+(``data.image_size`` defaults to the embedder's input size). The resolved config is saved beside the run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ class CTLLightningCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.link_arguments("data.image_size", "model.model.init_args.img_size", apply_on="parse")
 
 
 def run_lightning_cli(args: Sequence[str], run: bool = True, **kwargs: Any) -> CTLLightningCLI:

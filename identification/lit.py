@@ -73,6 +73,7 @@ class CTLModule(pl.LightningModule):
         self.classifier = (
             nn.Linear(model.embed_dim, num_classes, bias=False) if loss.ce_weight > 0 and num_classes > 0 else None
         )
+        self.num_classes = num_classes
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.scheduler_name = scheduler
         self.freeze = list(freeze or [])
@@ -172,11 +173,18 @@ class CTLModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.model.train()  # evaluation (or an ImageEmbedder built before fit) leaves it in eval mode
 
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        size = getattr(dm, "image_size", None)
-        if size is not None and (size, size) != tuple(self.model.input_size):
-            raise UserError(f"data.image_size={size} differs from the model input size {self.model.input_size}")
+    def setup(self, stage: str) -> None:
+        """Give the data module the model's input size (or check the one it was configured with)."""
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or not hasattr(dm, "image_size"):
+            return
+        h, w = self.model.input_size
+        if h != w:
+            raise UserError(f"the data module feeds square images; model input size is {self.model.input_size}")
+        if dm.image_size is None:
+            dm.image_size = h
+        elif dm.image_size != h:
+            raise UserError(f"data.image_size={dm.image_size} differs from the model input size {h}")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["embedder_config"] = dict(self.model.config)
@@ -188,7 +196,7 @@ class ArmBenchDataModule(pl.LightningDataModule):
 
     Args:
         root: dataset folder (``armbench-object-id-0.1`` layout).
-        image_size: side of the square model input (must equal the embedder's input size).
+        image_size: side of the square model input; None (default) takes the embedder's input size.
         batch_picks: P, picks per training batch.
         refs_per_product: K, reference images per pick.
         augment: ``"trivial"`` (TrivialAugmentWide) or ``"none"``.
@@ -201,7 +209,7 @@ class ArmBenchDataModule(pl.LightningDataModule):
     def __init__(
         self,
         root: str,
-        image_size: int = 224,
+        image_size: int | None = None,
         batch_picks: int = 16,
         refs_per_product: int = 4,
         augment: str = "trivial",

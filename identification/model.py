@@ -160,7 +160,8 @@ def build_embedder(
 
 def rebuild_config(config: dict[str, Any]) -> dict[str, Any]:
     """The :func:`build_embedder` keyword arguments in ``config`` (random init; weights come from the file)."""
-    return {k: config.get(k) for k in ("backbone", "embed_dim", "neck", "img_size")} | {"pretrained": False}
+    defaults = {"embed_dim": None, "neck": "none", "img_size": None}
+    return {"backbone": config["backbone"]} | {k: config.get(k, v) for k, v in defaults.items()} | {"pretrained": False}
 
 
 def save_embedder(model: Embedder, path: str | os.PathLike[str], overwrite: bool = True) -> Path:

@@ -1,0 +1,124 @@
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from identification.armbench import load_armbench
+from identification.embed import ImageEmbedder
+from identification.evaluate import evaluate_armbench
+from identification.model import build_embedder, load_embedder, save_embedder
+from vision.common.errors import UserError
+
+CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "identification").glob("*.yaml"))
+
+
+def _fit(root: Path, tmp_path: Path):
+    import pytorch_lightning as pl
+
+    from identification.ctl import CTLCriterion
+    from identification.lit import ArmBenchDataModule, CTLModule
+
+    torch.manual_seed(0)
+    model = build_embedder("test_vit", embed_dim=16, neck="bnneck", img_size=32)
+    module = CTLModule(model, CTLCriterion(negatives="hardest", instance_weight=1.0, ce_weight=0.5), num_classes=12,
+                       optimizer="adamw", lr=1e-3, scheduler="cosine", freeze=["backbone.patch_embed"])
+    dm = ArmBenchDataModule(str(root), batch_picks=4, refs_per_product=2, augment="trivial", eval_batch_size=16)
+    trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, dm)
+    return module, dm, trainer
+
+
+def test_fit_checkpoint_roundtrip_and_val_recall(armbench_root, tmp_path) -> None:
+    frozen_before = build_embedder("test_vit", embed_dim=16, img_size=32)  # reference for shapes only
+    module, dm, trainer = _fit(armbench_root, tmp_path)
+    assert dm.image_size == 32
+    assert not module.model.backbone.patch_embed.proj.weight.requires_grad
+    assert module.classifier is not None and module.classifier.out_features == 12
+    report = dm.last_val_report
+    assert report is not None and 0.0 <= report["recall@1"] <= 1.0
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    loaded = load_embedder(ckpt)  # Lightning checkpoint, weights_only
+    x = torch.rand(3, 3, 32, 32)
+    module.model.eval()
+    torch.testing.assert_close(loaded(x), module.model(x))
+    data = load_armbench(armbench_root, "test")
+    again = evaluate_armbench(data, ImageEmbedder(loaded), "post-pick", "centroid", progress=False)
+    assert again["recall@1"] == pytest.approx(report["recall@1"])
+    save_embedder(loaded, tmp_path / "e.pt")
+    torch.testing.assert_close(load_embedder(tmp_path / "e.pt")(x), loaded(x))
+    with pytest.raises(UserError, match="backbone"):
+        load_embedder(tmp_path / "e.pt", backbone="resnet18")
+    assert frozen_before.embed_dim == 16
+
+
+def test_bad_checkpoints(tmp_path) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot read"):
+        load_embedder(tmp_path / "junk.pt")
+    torch.save({"format": "edgevision-embedder", "config": {"backbone": "test_vit", "img_size": 32},
+                "state_dict": {"x": torch.zeros(1)}}, tmp_path / "wrong.pt")
+    with pytest.raises(UserError, match="do not match"):
+        load_embedder(tmp_path / "wrong.pt")
+    with pytest.raises(UserError, match="does not exist"):
+        load_embedder(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_config_instantiates(config, armbench_root, tmp_path) -> None:
+    from identification.lightning_cli import run_lightning_cli
+
+    args = ["--config", str(config), "--data.root", str(armbench_root), "--model.model.init_args.pretrained", "false",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.accelerator", "cpu", "--trainer.precision", "32"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cli = run_lightning_cli(args, run=False)
+    assert cli.model.model.embed_dim > 0
+    assert cli.model.num_classes == cli.datamodule.num_classes > 0
+    assert cli.trainer.max_epochs >= 1
+    with pytest.raises(UserError):
+        run_lightning_cli([*args, "--model.no_such_key", "1"], run=False)
+
+
+def test_cli_eval_and_gallery(armbench_root, tmp_path, capsys) -> None:
+    from demos.cli import main
+
+    model = build_embedder("test_vit", embed_dim=8, img_size=32)
+    save_embedder(model, tmp_path / "e.pt")
+    out = tmp_path / "report.json"
+    base = ["identify", "eval", "--data", str(armbench_root), "--protocol", "pre-pick", "--matching", "abs",
+            "--checkpoint", str(tmp_path / "e.pt"), "--out", str(out)]
+    assert main(base) == 0
+    report = json.loads(out.read_text())
+    for key in ("protocol", "matching", "recall@1", "recall@2", "recall@3", "picks_evaluated", "picks_skipped",
+                "images_skipped"):
+        assert key in report
+    assert report["protocol"] == "pre-pick" and report["model"]["backbone"] == "test_vit"
+    assert main(base) == 2  # refuses to overwrite
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["identify", "eval", "--data", str(armbench_root), "--backbone", "test_vit", "--no-pretrained",
+                 "--img-size", "32", "--out", str(tmp_path / "r2.json")]) == 0
+    assert main(["identify", "eval", "--data", str(tmp_path / "nope"), "--backbone", "test_vit", "--no-pretrained",
+                 "--out", str(tmp_path / "r3.json")]) == 2
+
+    gal = tmp_path / "gal"
+    pid = load_armbench(armbench_root, "test").objects[0]
+    refs = armbench_root / "Reference_Images" / pid
+    ck = ["--checkpoint", str(tmp_path / "e.pt")]
+    if refs.is_dir():
+        assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", pid, str(refs), *ck]) == 0
+    some = next((armbench_root / "Reference_Images").glob("*/1.jpg"))
+    assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", "X1", str(some), *ck]) == 0
+    assert main(["identify", "gallery", "list", "--gallery", str(gal)]) == 0
+    assert "X1" in capsys.readouterr().out
+    assert main(["identify", "gallery", "remove", "--gallery", str(gal), "--product", "X1"]) == 0
+    assert main(["identify", "gallery", "remove", "--gallery", str(gal), "--product", "X1"]) == 2
+    other = build_embedder("test_vit", embed_dim=8, img_size=32)
+    save_embedder(other, tmp_path / "other.pt")
+    assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", "X2", str(some),
+                 "--checkpoint", str(tmp_path / "other.pt")]) == 2  # another embedder's gallery
