@@ -79,6 +79,12 @@ def bench_model(
 
     torch.set_num_threads(threads)
     model = model.eval()
+
+    def torch_call() -> None:
+        with torch.no_grad():
+            model(*inputs)
+
+    torch_timing = time_calls(torch_call, iters)  # first, before any onnxruntime thread pool exists
     with torch.no_grad():
         ref = model(*inputs)
     ref_list = [t.numpy() for t in (ref if isinstance(ref, tuple | list) else (ref,))]
@@ -90,12 +96,7 @@ def bench_model(
     fp32 = make_session(path, threads)
     out32 = fp32.run(None, feeds)
     result: dict[str, Any] = {"input_shapes": {n: list(v.shape) for n, v in feeds.items()}}
-
-    def torch_call() -> None:
-        with torch.no_grad():
-            model(*inputs)
-
-    result["torch_fp32"] = time_calls(torch_call, iters)
+    result["torch_fp32"] = torch_timing
     result["ort_fp32"] = time_calls(lambda: fp32.run(None, feeds), iters)
     result["ort_fp32"]["max_abs_error_vs_torch"] = max(float(np.abs(a - b).max()) for a, b in zip(ref_list, out32, strict=True))
     result["ort_fp32_speedup"] = result["torch_fp32"]["latency_ms"] / result["ort_fp32"]["latency_ms"]
@@ -113,21 +114,21 @@ def bench_model(
     return result
 
 
-def make_run(root: Path, frames: int, steps: int, threads: int) -> Path:
+def make_run(clip_dir: Path, run_dir: Path, frames: int, steps: int, threads: int) -> Path:
     """A videosr run folder on the synthetic camera clip (HR 1280x720, x4 -> LR 320x180)."""
     from videosr.config import RunConfig, TrainConfig
     from videosr.pipeline import run_stdo
     from videosr.synthetic import write_clip
 
-    clip = write_clip(root / "clip.mp4", frames=frames, height=720, width=1280, seed=0)
+    clip = write_clip(clip_dir / "clip.mp4", frames=frames, height=720, width=1280, seed=0)
     cfg = RunConfig(
         video=str(clip), scale=4, chunks=2, methods=["single", "stdo"], train=TrainConfig(steps=steps, threads=threads)
     )
-    run_stdo(cfg, root / "run")
-    return root / "run"
+    run_stdo(cfg, run_dir)
+    return run_dir
 
 
-def bench_player(run_dir: Path, workdir: Path, tile: tuple[int, int], threads: int) -> dict[str, Any]:
+def bench_player(run_dir: Path, workdir: Path, tile: tuple[int, int] | None, threads: int) -> dict[str, Any]:
     """Bundle (FP32 + INT8) from the run; play it; PSNR vs HR; torch eager whole-frame STDO baseline."""
     import cv2
     import torch
@@ -150,7 +151,7 @@ def bench_player(run_dir: Path, workdir: Path, tile: tuple[int, int], threads: i
     result: dict[str, Any] = {
         "lr_size": list(lr[0].shape[:2]),
         "frames": len(lr),
-        "tile": list(tile),
+        "tile": manifest["tile"],
         "overlap": manifest["overlap"],
         "bundle_build_seconds": build_seconds,
         "run_report_psnr_stdo": manifest["psnr"].get("stdo"),
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run", type=Path, default=None, help="videosr run folder (default: make one on the synthetic clip)")
     parser.add_argument("--frames", type=int, default=8, help="frames of the synthetic clip when no --run is given")
     parser.add_argument("--train-steps", type=int, default=200, help="training steps of the synthetic run")
-    parser.add_argument("--tile", type=int, nargs=2, default=(128, 128), metavar=("H", "W"), help="LR tile of the SR models")
+    parser.add_argument("--tile", type=int, nargs=2, default=None, metavar=("H", "W"), help="LR tile (default: fit the frames)")
+    parser.add_argument("--save-run", type=Path, default=None, help="keep the synthetic run folder here (reuse with --run)")
     parser.add_argument("--threads", type=int, default=2, help="threads for torch and onnxruntime")
     parser.add_argument("--iters", type=int, default=20, help="timed calls per model and runtime")
     parser.add_argument("--backbone", default="resnet18", help="embedder backbone (timm name)")
@@ -213,10 +215,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="export_bench_") as tmp_name:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
-        run_dir = args.run if args.run is not None else make_run(tmp, args.frames, args.train_steps, args.threads)
+        if args.run is not None:
+            run_dir = args.run
+        else:
+            run_dir = make_run(tmp, args.save_run or tmp / "run", args.frames, args.train_steps, args.threads)
         report["run"] = {"path": str(args.run) if args.run else "synthetic", "seconds_to_make": time.perf_counter() - t0}
         run = load_run(run_dir)
-        th, tw = args.tile
+        report["player"] = bench_player(run_dir, tmp, tuple(args.tile) if args.tile else None, args.threads)
+        th, tw = report["player"]["tile"]
         from export.player import iter_frames
         from export.quantize import sr_calibration_tiles
 
@@ -252,7 +258,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.threads, max(3, args.iters // 5), "embedding",
             )  # fmt: skip
         report["models"] = models
-        report["player"] = bench_player(run_dir, tmp, (th, tw), args.threads)
     write_json_atomic(args.out, report)
     rows = []
     for name, m in models.items():

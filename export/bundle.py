@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,10 @@ class SRBundleOptions:
     Attributes:
         formats: subset of ``("onnx", "coreml")``; ONNX is always written (the player needs it).
         methods: run methods to include; the first is the one the player plays by default.
-        tile: LR tile (th, tw). 128x128 is square (orientation-free), a multiple of 32 (HTP/ANE friendly
-            blocking) and keeps a 4x output tile at 512x512, ~3 MB of FP32 activations per 3-channel plane.
+        tile: LR tile (th, tw); None = :func:`export.tiling.choose_tile` for the video's frame size with
+            sides <= ``max_tile_side`` (least wasted overlap; the bundle serves one video, so its tile can
+            fit that video). 128 keeps a x4 output tile at 512x512 (3 MB of FP32 per 3-channel map), small
+            enough for NPU on-chip memory, large enough that the overlap costs little.
         overlap: LR context pixels per inner tile side; None = the models' receptive-field radius
             (:func:`onnx_receptive_radius`; then tiling is seamless by construction).
         int8: also write INT8 QDQ models (calibrated on the run's own LR tiles).
@@ -63,7 +66,8 @@ class SRBundleOptions:
 
     formats: tuple[str, ...] = ("onnx",)
     methods: tuple[str, ...] = ("stdo",)
-    tile: tuple[int, int] = (128, 128)
+    tile: tuple[int, int] | None = None
+    max_tile_side: int = 128
     overlap: int | None = None
     int8: bool = False
     quant_preset: str = "cpu"
@@ -214,6 +218,7 @@ def build_sr_bundle(
     from export.pixelshuffle import convert_depth_to_space_dcr, depth_to_space_modes
     from export.quantize import quantize_onnx, sr_calibration_tiles
     from export.runtime import make_session
+    from export.tiling import choose_tile
     from videosr.metadata import read_label_map
     from videosr.run_folder import load_run, load_sr_model
 
@@ -226,12 +231,20 @@ def build_sr_bundle(
     lr_frames = _read_frames(run.lr_dir)
     if not lr_frames:
         raise UserError("run folder has no LR frames", run.lr_dir)
-    hr_frames = _read_frames(run.hr_dir, len(lr_frames))
-    th, tw = options.tile
+    hr_frames = _HRFrames(run.hr_frames()[: len(lr_frames)])
     rng_seed = options.seed
-    example = torch.from_numpy(sr_calibration_tiles(lr_frames, (th, tw), 1, rng_seed))
     radius = 0
     overlap = 0 if options.overlap is None else int(options.overlap)
+    if options.tile is None:  # probe the receptive field on a small export, then fit the tile to the frames
+        probe = torch.from_numpy(sr_calibration_tiles(lr_frames, (32, 32), 1, rng_seed))
+        with tempfile.TemporaryDirectory(prefix=".probe-") as probe_dir:
+            probe_path = export_onnx(load_sr_model(run, options.methods[0], 0), (probe,), Path(probe_dir) / "p.onnx", "sr", ["lr"], ["hr"])
+            probe_radius = onnx_receptive_radius(onnx.load(str(probe_path)))
+        tile = choose_tile(lr_frames[0].shape[:2], probe_radius if options.overlap is None else overlap, options.max_tile_side)
+    else:
+        tile = (int(options.tile[0]), int(options.tile[1]))
+    th, tw = tile
+    example = torch.from_numpy(sr_calibration_tiles(lr_frames, (th, tw), 1, rng_seed))
     scale = run.scale
     parity: list[dict[str, Any]] = []
     quant: dict[str, Any] = {}
@@ -357,6 +370,27 @@ def build_sr_bundle(
     return manifest
 
 
+class _HRFrames:
+    """HR frames read on demand (a long 720p run would not fit in memory at once), RGB uint8."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        import cv2
+
+        if index not in self._cache:
+            bgr = cv2.imread(str(self.files[index]), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise UserError("unreadable HR frame", self.files[index])
+            self._cache[index] = np.ascontiguousarray(bgr[..., ::-1])
+        return self._cache[index]
+
+
 def _entry(root: Path, method: str, chunk: int, onnx_path: Path, coreml_rel: str | None, precision: str) -> dict[str, Any]:
     return {
         "method": method,
@@ -373,7 +407,7 @@ def _int8_cost(
     fp32_session: Any,
     int8_session: Any,
     lr_frames: list[np.ndarray],
-    hr_frames: list[np.ndarray],
+    hr_frames: _HRFrames,
     tile: tuple[int, int],
     scale: int,
     options: SRBundleOptions,

@@ -33,6 +33,7 @@ def _cmd_export_sr(args: argparse.Namespace) -> int:
         formats=args.formats,
         methods=args.methods,
         tile=args.tile,
+        max_tile_side=args.max_tile_side,
         overlap=args.overlap,
         int8=args.int8,
         quant_preset=args.quant_preset,
@@ -148,7 +149,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     sr.add_argument("--out", required=True, type=Path, help="bundle folder to write")
     sr.add_argument("--formats", type=_csv, default=("onnx",), help="comma list of onnx,coreml (ONNX is always written)")
     sr.add_argument("--methods", type=_csv, default=("stdo",), help="comma list of run methods; the first is played by default")
-    sr.add_argument("--tile", type=_tile, default=(128, 128), help="LR tile size HxW the models are compiled for")
+    sr.add_argument("--tile", type=_tile, default=None, help="LR tile HxW the models are compiled for (default: fit the frames)")
+    sr.add_argument("--max-tile-side", type=int, default=128, help="largest automatic tile side (LR pixels)")
     sr.add_argument("--overlap", type=int, default=None, help="LR context pixels per tile side (default: receptive-field bound)")
     sr.add_argument("--int8", action="store_true", help="also write INT8 QDQ models calibrated on the video's LR tiles")
     sr.add_argument("--quant-preset", default="cpu", choices=("cpu", "qnn_u8", "qnn_u16"), help="INT8 preset")

@@ -46,7 +46,7 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> Any:
     """Build the SR bundle from the videosr run and play it back (see module docstring)."""
     from demos.quickstart import StepResult
     from export.bundle import SRBundleOptions, build_sr_bundle
-    from export.player import iter_frames, play_bundle
+    from export.player import play_bundle
     from videosr.run_folder import load_run
 
     if "videosr_run" not in context:
@@ -54,11 +54,8 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> Any:
     run = load_run(context["videosr_run"])
     workdir.mkdir(parents=True, exist_ok=True)
     method = "stdo" if "stdo" in run.methods else sorted(run.methods)[0]
-    h, w = next(iter_frames(run.lr_dir)).shape[:2]
-    tile = (min(128, h), min(128, w))  # frames smaller than 128 px: one tile covers that axis exactly
     options = SRBundleOptions(
         methods=(method,),
-        tile=tile,
         int8=True,
         calibration_tiles=8,
         validation_tiles=4,
@@ -77,7 +74,7 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> Any:
     figures: dict[str, Any] = {
         "method": method,
         "models": len(manifest["models"]),
-        "tile": f"{tile[0]}x{tile[1]}",
+        "tile": "x".join(str(v) for v in manifest["tile"]),
         "max_abs_error": max(p["max_abs_error"] for p in manifest["parity"]),
         "player_fps": round(fp32["fps"], 2),
         "player_fps_int8": round(int8["fps"], 2),

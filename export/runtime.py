@@ -27,6 +27,8 @@ def make_session(path: str | os.PathLike[str], threads: int = 2) -> ort.Inferenc
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    # no busy-waiting between runs: on a phone it burns battery, on a shared CPU it steals other work's time
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(p), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own exception types for unreadable models

@@ -90,3 +90,16 @@ def test_onnx_espcn_tiles_match_whole_frame(tmp_path) -> None:
     session = make_session(tile_path)
     tiled = run_tiled(frame[0].numpy(), [lambda t: session.run(None, {"lr": t})[0]], (16, 16), overlap=4, scale=2)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=2e-6)
+
+
+def test_choose_tile_fits_frames_with_little_waste() -> None:
+    from export.tiling import choose_tile
+
+    assert choose_tile((40, 56), overlap=4) == (40, 56)  # one exact tile per axis
+    th, tw = choose_tile((180, 320), overlap=4)
+    assert th <= 128 and tw <= 128 and th % 8 == 0 and tw % 8 == 0
+    covered = len(tile_spans(180, th, 4)) * len(tile_spans(320, tw, 4)) * th * tw
+    assert covered < 6 * 128 * 128  # less padding work than fixed 128x128 tiles
+    for hw in [(720, 1280), (130, 129), (200, 90)]:
+        t = choose_tile(hw, overlap=6)
+        assert all(side <= 128 and side > 12 for side in t)
