@@ -1,7 +1,7 @@
 """A camera-like test clip: a textured scene filmed by a panning camera, with moving objects.
 
 The scene mixes what makes super-resolution difficulty vary across a frame: flat regions (sky gradient,
-painted walls), detailed regions (brick facade with windows, grass-like fractal noise, lettering,
+painted walls), detailed regions (brick facade with windows, grass blades over fractal noise, lettering,
 stripes) and moving textured objects. The camera pans and zooms slowly with sub-pixel motion; mild
 sensor noise is added and the clip is encoded with H.264 like a phone recording.
 
@@ -44,9 +44,15 @@ def _world(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     # ground: grass-like fractal noise (detailed)
     g0 = int(h * 0.75)
     noise = _fractal_noise(rng, h - g0, w, octaves=6)
-    fine = rng.random((h - g0, w)).astype(np.float32)
-    tex = 0.65 * noise + 0.35 * cv2.GaussianBlur(fine, (3, 3), 0.7)
-    img[g0:] = tex[..., None] * np.array([60, 150, 70]) + (1 - tex[..., None]) * np.array([20, 60, 30])
+    img[g0:] = noise[..., None] * np.array([60, 150, 70]) + (1 - noise[..., None]) * np.array([20, 60, 30])
+    ground = np.ascontiguousarray(img[g0:])
+    for _ in range((h - g0) * w // 40):  # grass blades: short anti-aliased strokes (structured detail)
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h - g0))
+        length, angle = rng.uniform(3, 9), rng.uniform(-0.5, 0.5)
+        x1, y1 = int(x0 + length * np.sin(angle)), int(y0 - length * np.cos(angle))
+        shade = (rng.uniform(0.5, 1.4) * np.array([45, 120, 50])).tolist()
+        cv2.line(ground, (x0, y0), (x1, y1), shade, 1, cv2.LINE_AA)
+    img[g0:] = ground
     # middle band: alternating facades (bricks + windows) and flat painted walls
     x = 0
     while x < w:
@@ -103,11 +109,13 @@ def _sprite(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray
     return rgb, mask.astype(np.float32) / 255.0
 
 
-def render_frames(frames: int = 30, height: int = 180, width: int = 320, seed: int = 0, noise: float = 1.5) -> np.ndarray:
+def render_frames(frames: int = 30, height: int = 180, width: int = 320, seed: int = 0, noise: float = 1.0, blur: float = 0.8
+) -> np.ndarray:
     """Render the clip: (frames, height, width, 3) uint8 RGB.
 
     The camera pans right (about 1.3 px/frame at 320 px width) with a slow sinusoidal zoom and vertical
-    drift; three to four objects move on straight paths and bounce off the frame borders.
+    drift; three to four objects move on straight paths and bounce off the frame borders. Each frame is
+    softened by a Gaussian of ``blur`` pixels (camera optics) and gets Gaussian sensor ``noise``.
     """
     rng = np.random.default_rng(seed)
     wh, ww = int(height * 1.4), int(width * 1.4) + int(frames * width / 240) + 16
@@ -137,6 +145,8 @@ def render_frames(frames: int = 30, height: int = 180, width: int = 320, seed: i
             spr = cv2.warpAffine(rgb, mshift, (width, height), flags=cv2.INTER_LINEAR).astype(np.float32)
             alpha = cv2.warpAffine(mask, mshift, (width, height), flags=cv2.INTER_LINEAR)[..., None]
             frame = frame * (1 - alpha) + spr * alpha
+        if blur > 0:  # lens + demosaicing softness of a real camera
+            frame = cv2.GaussianBlur(frame, (0, 0), blur)
         if noise > 0:
             frame += rng.normal(0, noise, frame.shape).astype(np.float32)
         out[t] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
