@@ -56,6 +56,7 @@ def write_plots(folder: Path, per_frame: dict[str, list[float]], labels: np.ndar
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -63,6 +64,7 @@ def write_plots(folder: Path, per_frame: dict[str, list[float]], labels: np.ndar
     for method, values in per_frame.items():
         vals = [v if np.isfinite(v) else np.nan for v in values]
         ax.plot(range(len(vals)), vals, marker="o", markersize=3, label=f"{method} ({np.nanmean(vals):.2f} dB)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("frame")
     ax.set_ylabel("PSNR RGB (dB, whole frame)")
     ax.set_title("PSNR per frame")
