@@ -62,6 +62,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     e.add_argument("--overwrite", action="store_true", help="replace an existing report")
     e.set_defaults(func=_cmd_eval)
 
+    f = isub.add_parser(
+        "fixture", parents=[common], help="generate a small ArmBench-format dataset of synthetic products",
+        description="Write a dataset in the exact armbench-object-id-0.1 layout (Picks/, Reference_Images/, "
+        "train-test-split.pickle) with procedurally generated products; test products never appear in "
+        "training. Useful to try training and evaluation without the real dataset.",
+    )
+    f.add_argument("--out", required=True, type=Path, help="dataset folder to create")
+    f.add_argument("--products", type=int, default=60, help="number of products (default 60)")
+    f.add_argument("--picks", type=int, default=240, help="number of picks (default 240)")
+    f.add_argument("--image-size", type=int, default=48, help="image side in pixels (default 48)")
+    f.add_argument("--seed", type=int, default=0, help="random seed")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    f.set_defaults(func=_cmd_fixture)
+
     g = isub.add_parser(
         "gallery", parents=[common], help="add, list or remove products of a gallery folder",
         description="Manage a product gallery (embeddings in safetensors + a JSON index): add products from "
@@ -151,6 +165,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
           report["picks_skipped"], report["images_skipped"]]],
     )
     print(f"report: {args.out}")
+    return 0
+
+
+def _cmd_fixture(args: argparse.Namespace) -> int:
+    import json
+
+    from identification.fixture import generate_armbench
+    from vision.common.atomic import atomic_dir
+    from vision.common.errors import UserError
+
+    if args.products < 4 or args.picks < 2 or args.image_size < 16:
+        raise UserError("need --products >= 4, --picks >= 2 and --image-size >= 16")
+    with atomic_dir(args.out, args.overwrite) as tmp:
+        summary = generate_armbench(tmp, args.products, args.picks, args.seed, image_size=args.image_size)
+    summary["root"] = str(args.out)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
