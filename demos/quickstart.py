@@ -43,9 +43,20 @@ StepFn = Callable[[Path, int, dict[str, Path]], StepResult]
 
 
 def quickstart_steps() -> list[tuple[str, StepFn]]:
-    """The steps in the order they run; each area's step is imported lazily."""
-    steps: list[tuple[str, StepFn]] = []
-    return steps
+    """The steps in the order they run (later steps use earlier steps' artifacts)."""
+    from demos.grasp.quickstart import step as grasp_step
+    from export.quickstart import step as export_step
+    from identification.quickstart import step as identification_step
+    from videosr.quickstart import step as videosr_step
+    from vision.quickstart import step as vision_step
+
+    return [
+        ("identification", identification_step),  # fixture, CTL training, ArmBench eval -> embedder
+        ("bop", vision_step),  # BOP fixture, segment -> identify, COCO AP
+        ("grasp", grasp_step),  # RGB-D bag -> grasp node -> MCAP + JSON
+        ("videosr", videosr_step),  # STDO run on a generated clip
+        ("export", export_step),  # SR bundle (ONNX, INT8) and torch-free playback
+    ]
 
 
 def run_quickstart(

@@ -73,7 +73,7 @@ def setup_logging(verbose: bool = False) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("PIL", "matplotlib", "urllib3", "fsspec"):
+    for noisy in ("PIL", "matplotlib", "urllib3", "fsspec", "faiss", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
