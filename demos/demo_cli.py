@@ -38,6 +38,8 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
         cfg.sync_tolerance_ms = args.sync_tolerance_ms
     if args.storage is not None:
         cfg.storage = args.storage
+    if args.ignore_manifest:
+        cfg.identify.use_manifest = False
     check_can_write(args.out, args.overwrite)
     require_file(args.checkpoint, "embedder checkpoint")
     if args.images and not args.intrinsics:
@@ -68,7 +70,7 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
         source = {"images": str(args.images), "intrinsics": str(args.intrinsics)}
     node = GraspNode(segmenter, identifier, cfg.grasp, products=args.products, topics=cfg.topics,
                      min_similarity=cfg.identify.min_similarity, top_k=cfg.identify.top_k,
-                     crop_pad=cfg.identify.crop_pad)
+                     crop_pad=cfg.identify.crop_pad, use_manifest=cfg.identify.use_manifest)
     inputs = {**source, "segmenter": type(segmenter).__name__, **gallery_info}
     report = run_grasp_demo(frames, node, args.out, cfg, overwrite=args.overwrite, inputs=inputs,
                             products=args.products, input_stats=input_stats)
@@ -179,7 +181,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "depth + CameraInfo) or on a folder of RGB(-D) images. Writes OUT/detections.mcap (rosbag2 with "
         "vision_msgs detections, PoseArray grasps, annotated Image), detections.json, report.json and "
         "annotated PNGs. Generated scene bags carry ground truth: the report then gives identification "
-        "accuracy and the share of grasps on the right object.")
+        "accuracy and the share of grasps on the right object. When the bag has a tote manifest "
+        "(/edgevision/tote_manifest: the products in the tote), objects are identified among those products.")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--bag", help="input rosbag2 folder (sqlite3 or MCAP)")
     src.add_argument("--images", help="folder of RGB images (rgb/ + depth/ subfolders, or NAME.png + NAME_depth.png)")
@@ -198,6 +201,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     g.add_argument("--camera-info-topic", help="CameraInfo topic (default: config's, else detected)")
     g.add_argument("--sync-tolerance-ms", type=float, help="largest colour/depth stamp difference of a pair")
     g.add_argument("--storage", choices=["mcap", "sqlite3"], help="output bag storage (default: mcap)")
+    g.add_argument("--ignore-manifest", action="store_true",
+                   help="identify against the whole gallery even when the bag carries a tote manifest")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     g.set_defaults(func=_cmd_grasp)
 

@@ -6,6 +6,9 @@ and colour/depth pairs are matched by header stamp within a tolerance, like ROS 
 approximate-time policy for two queues. Intrinsics come from the latest CameraInfo, or from an
 intrinsics file when the bag has none. Unmatched images are counted, not silently dropped.
 
+An optional ``/edgevision/tote_manifest`` topic (``std_msgs/String`` JSON ``{"stamp_ns", "products"}``)
+gives the product ids in the tote; it is attached to the frame with the same stamp.
+
 Generated scenes (:mod:`demos.grasp.scene`) add ground-truth topics, read here when present:
 ``/edgevision/ground_truth/instances`` (16UC1 instance labels) and ``/edgevision/ground_truth/objects``
 (``std_msgs/String`` JSON), both stamped like the colour image.
@@ -31,6 +34,7 @@ from vision.common.errors import UserError, require_dir
 
 GT_INSTANCES = "/edgevision/ground_truth/instances"
 GT_OBJECTS = "/edgevision/ground_truth/objects"
+TOTE_MANIFEST = "/edgevision/tote_manifest"
 
 
 @dataclass
@@ -53,6 +57,7 @@ class BagReadStats:
     unmatched_rgb: int = 0
     unmatched_depth: int = 0
     bad_ground_truth: int = 0
+    bad_manifests: int = 0
     topics: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +165,7 @@ def read_bag_frames(
         chosen = resolve_topics(reader.topics, topics or BagTopics(), intrinsics is not None, p, preferred)
         rgb_topic, depth_topic, info_topic = str(chosen.rgb), str(chosen.depth), chosen.camera_info or ""
         stats.topics = {"rgb": rgb_topic, "depth": depth_topic, "camera_info": info_topic}
-        wanted = {chosen.rgb, chosen.depth, chosen.camera_info, GT_INSTANCES, GT_OBJECTS} - {None}
+        wanted = {chosen.rgb, chosen.depth, chosen.camera_info, GT_INSTANCES, GT_OBJECTS, TOTE_MANIFEST} - {None}
         conns = [c for c in reader.connections if c.topic in wanted]
         M.register_bag_types(store, conns)
         tol = int(tolerance_ms * 1e6)
@@ -169,6 +174,7 @@ def read_bag_frames(
         depth_q: deque = deque()
         truth_inst: dict[int, Any] = {}
         truth_obj: dict[int, dict] = {}
+        manifests: dict[int, list[str]] = {}
         pending: list[tuple[Any, Any]] = []
         k_latest: Intrinsics | None = None
 
@@ -193,7 +199,8 @@ def read_bag_frames(
                 truth = FrameTruth(instances=inst, objects={int(i): o for i, o in truth_obj.pop(stamp).items()})
             stats.frames += 1
             return Frame(stamp_ns=stamp, rgb=rgb, depth=depth, intrinsics=k, name=f"frame_{stats.frames - 1:06d}",
-                         frame_id=rgb_msg.header.frame_id or "camera_color_optical_frame", truth=truth)
+                         frame_id=rgb_msg.header.frame_id or "camera_color_optical_frame", truth=truth,
+                         manifest=manifests.pop(stamp, None))
 
         for conn, _, raw in reader.messages(connections=conns):
             msg = store.deserialize_cdr(raw, conn.msgtype)
@@ -202,6 +209,12 @@ def read_bag_frames(
                 k_latest = decode(M.intrinsics_from_msg, msg, info_topic)
             elif conn.topic == GT_INSTANCES:
                 truth_inst[M.stamp_ns(msg)] = msg
+            elif conn.topic == TOTE_MANIFEST:
+                try:
+                    data = json.loads(msg.data)
+                    manifests[int(data["stamp_ns"])] = [str(p) for p in data["products"]]
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    stats.bad_manifests += 1
             elif conn.topic == GT_OBJECTS:
                 try:
                     data = json.loads(msg.data)

@@ -20,6 +20,7 @@ class IdentifyConfig:
         top_k: ranked products kept per object.
         crop_pad: crop margin around each mask, as a fraction of its longer side.
         batch_size: images per embedder forward pass.
+        use_manifest: identify among the products of the frame's tote manifest when the input has one.
     """
 
     mode: Literal["centroid", "best_view"] = "centroid"
@@ -27,6 +28,7 @@ class IdentifyConfig:
     top_k: int = 3
     crop_pad: float = 0.1
     batch_size: int = 32
+    use_manifest: bool = True
 
 
 @dataclass

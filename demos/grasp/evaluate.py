@@ -5,6 +5,8 @@ the node's object with the highest mask IoU (>= ``iou_threshold``). Figures:
 
 - ``identification_accuracy``: matched objects whose top-1 product is the true one / ground-truth objects
   (an object missed by the segmenter counts as wrong);
+- ``identification_accuracy_open_set``: the same with each object's top-1 against the whole gallery
+  (differs when identification was restricted to the tote manifest);
 - ``grasp_on_right_object``: grasp points (suction contact pixels and jaw centres) that fall on a
   pixel of an instance of the product the node named / all grasps made; also per grasp type;
 - ``grasp_on_segmented_object``: grasp points on the true object that the grasped mask matches
@@ -38,6 +40,7 @@ class SceneScorer:
         self.gt_objects = 0
         self.matched = 0
         self.correct = 0
+        self.correct_open = 0
         self.grasps = {"suction": 0, "parallel_jaw": 0}
         self.on_right = {"suction": 0, "parallel_jaw": 0}
         self.on_own_object = 0
@@ -62,8 +65,11 @@ class SceneScorer:
             best = int(np.argmax(ious)) if ious else -1
             if best >= 0 and ious[best] >= self.iou_threshold:
                 self.matched += 1
-                if out.objects[best].product_id == info["product_id"]:
+                obj = out.objects[best]
+                if obj.product_id == info["product_id"]:
                     frame["correct"] += 1
+                if (obj.open_set[0] if obj.open_set else obj.product_id) == info["product_id"]:
+                    self.correct_open += 1
         for obj in out.objects:
             for grasp in (obj.suction, obj.parallel_jaw):
                 if not grasp.ok or grasp.pixel is None:
@@ -99,6 +105,7 @@ class SceneScorer:
             "gt_objects": self.gt_objects,
             "segmented_objects_matched": self.matched,
             "identification_accuracy": share(self.correct, self.gt_objects),
+            "identification_accuracy_open_set": share(self.correct_open, self.gt_objects),
             "grasps": total_grasps,
             "grasp_on_right_object": share(sum(self.on_right.values()), total_grasps),
             "grasp_on_segmented_object": share(self.on_own_object, total_grasps),

@@ -59,6 +59,8 @@ class Frame:
         name: a label for reports and file names (image stem or ``frame_000003``).
         frame_id: the ROS TF frame of the camera.
         truth: ground truth when the input carries it (generated scenes), else None.
+        manifest: product ids known to be in the tote (a warehouse system's tote content, as in
+            ArmBench's ``container.json``); identification is restricted to them when given.
     """
 
     stamp_ns: int
@@ -68,6 +70,7 @@ class Frame:
     name: str
     frame_id: str = "camera_color_optical_frame"
     truth: FrameTruth | None = None
+    manifest: list[str] | None = None
 
 
 def check_frame_sizes(rgb: np.ndarray, depth: np.ndarray | None, where: str | os.PathLike[str]) -> None:

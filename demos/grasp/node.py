@@ -3,8 +3,9 @@
 It subscribes (conceptually) to a colour image, a depth image and CameraInfo, and its callback runs
 once per synchronised :class:`~demos.grasp.frames.Frame`:
 
-    segment (SAM or the classical segmenter) -> crop -> identify against a gallery
-    -> keep the requested product ids (or all) -> suction + parallel-jaw grasp per object
+    segment (SAM or the classical segmenter) -> crop -> identify against a gallery (restricted to the
+    frame's tote manifest when it carries one) -> keep the requested product ids (or all)
+    -> suction + parallel-jaw grasp per object
 
 and publishes ROS 2 messages on its output topics through a ``publish(topic, msg, stamp_ns)``
 callable (a :class:`~demos.grasp.bag.BagWriter`'s ``write`` or a live ROS publisher shim):
@@ -57,6 +58,8 @@ class ObjectResult:
         bbox: ``(x, y, w, h)`` pixels.
         mask: ``(H, W) bool``.
         suction, parallel_jaw: the grasps (``ok=False`` with a reason when impossible).
+        open_set: top-1 ``(product_id, score)`` against the whole gallery when ``ranked`` was restricted
+            to the frame's tote manifest, else None.
     """
 
     object_id: str
@@ -67,6 +70,7 @@ class ObjectResult:
     mask: np.ndarray
     suction: Grasp
     parallel_jaw: Grasp
+    open_set: tuple[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,7 @@ class ObjectResult:
             "area_px": int(self.mask.sum()),
             "suction": self.suction.to_dict(),
             "parallel_jaw": self.parallel_jaw.to_dict(),
+            **({"open_set_top1": [self.open_set[0], round(float(self.open_set[1]), 4)]} if self.open_set else {}),
         }
 
 
@@ -99,7 +104,7 @@ class GraspNode:
 
     Args:
         segmenter: anything with ``segment(rgb, depth_mm) -> list[Proposal]`` (vision.proposals).
-        identifier: ``identification.identifier.Identifier`` (``identify(crops, k, candidates)``).
+        identifier: ``identification.identifier.Identifier`` (its ``embedder``, ``gallery`` and ``mode``).
         params: grasp tuning.
         products: product ids to grasp; None = every identified object.
         topics: topic names.
@@ -107,6 +112,8 @@ class GraspNode:
         min_similarity: top-1 cosine similarity below which an object counts as unidentified.
         top_k: length of each object's ranked product list.
         crop_pad: relative padding of object crops (``vision.crops.crop_object``).
+        use_manifest: restrict identification to a frame's tote manifest when it has one (the
+            whole-gallery top-1 is still recorded as ``open_set``).
         store: rosbags typestore (default :func:`demos.grasp.messages.make_typestore`).
     """
 
@@ -123,6 +130,7 @@ class GraspNode:
         min_similarity: float = 0.0,
         top_k: int = 3,
         crop_pad: float = 0.1,
+        use_manifest: bool = True,
         store: Any | None = None,
     ) -> None:
         self.segmenter = segmenter
@@ -134,6 +142,7 @@ class GraspNode:
         self.min_similarity = float(min_similarity)
         self.top_k = int(top_k)
         self.crop_pad = float(crop_pad)
+        self.use_manifest = bool(use_manifest)
         self.store = store if store is not None else M.make_typestore()
 
     @property
@@ -162,13 +171,25 @@ class GraspNode:
             depth_mm = np.nan_to_num(frame.depth * 1000.0, nan=0.0).astype(np.float32)
         return list(self.segmenter.segment(frame.rgb, depth_mm))
 
-    def _identify(self, frame: Frame, proposals: list[Any]) -> list[list[tuple[str, float]]]:
+    def _identify(self, frame: Frame, proposals: list[Any]) -> tuple[list[list[tuple[str, float]]], list[Any]]:
+        """Ranked products per proposal (within the manifest if used) and the open-set top-1 (or None)."""
         from vision.crops import crop_object
 
         if not proposals:
-            return []
+            return [], []
         crops = [crop_object(frame.rgb, p.mask, pad=self.crop_pad) for p in proposals]
-        return [list(r) for r in self.identifier.identify(crops, k=self.top_k)]
+        ident = self.identifier
+        emb = ident.embedder.embed(crops)
+        gallery, mode = ident.gallery, ident.mode
+        manifest = frame.manifest if self.use_manifest else None
+        if manifest is not None and not any(pid in gallery for pid in manifest):
+            manifest = None  # nothing of the tote is in the gallery: identify against everything
+        ranked, open_set = [], []
+        for e in emb:
+            ranked.append(list(gallery.search(e[None], k=self.top_k, mode=mode, candidates=manifest)))
+            top = gallery.search(e[None], k=1, mode=mode) if manifest is not None else []
+            open_set.append(top[0] if top else None)
+        return ranked, open_set
 
     def _grasp(self, frame: Frame, mask: np.ndarray) -> tuple[Grasp, Grasp]:
         if frame.depth is None:
@@ -185,11 +206,11 @@ class GraspNode:
         t0 = time.perf_counter()
         proposals = self._segment(frame)
         t1 = time.perf_counter()
-        ranked = self._identify(frame, proposals)
+        ranked, open_set = self._identify(frame, proposals)
         t2 = time.perf_counter()
         objects: list[ObjectResult] = []
         skipped = {"unidentified": 0, "not_requested": 0}
-        for i, (prop, ranks) in enumerate(zip(proposals, ranked, strict=True)):
+        for i, (prop, ranks, open_top) in enumerate(zip(proposals, ranked, open_set, strict=True)):
             pid, score = ranks[0] if ranks else ("", 0.0)
             if score < self.min_similarity:
                 pid = ""
@@ -201,7 +222,7 @@ class GraspNode:
                 continue
             suction, jaw = self._grasp(frame, prop.mask)
             objects.append(ObjectResult(f"{frame.name}/{i}", pid, float(score), ranks, tuple(prop.bbox),
-                                        prop.mask, suction, jaw))
+                                        prop.mask, suction, jaw, open_top))
         t3 = time.perf_counter()
         annotated = draw_grasps(frame.rgb, objects, frame.intrinsics)
         t4 = time.perf_counter()

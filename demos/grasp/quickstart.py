@@ -64,7 +64,7 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> Any:
     write_scene_bag(bag, catalog, FRAMES, seed, cfg.scene, storage="sqlite3", overwrite=True)
     identifier, info = build_identifier(ckpt, references=root, mode=cfg.identify.mode)
     node = GraspNode(build_segmenter(cfg.segment), identifier, cfg.grasp, topics=cfg.topics,
-                     top_k=cfg.identify.top_k, crop_pad=cfg.identify.crop_pad)
+                     top_k=cfg.identify.top_k, crop_pad=cfg.identify.crop_pad, use_manifest=cfg.identify.use_manifest)
     stats = BagReadStats()
     out = workdir / "grasp"
     report = run_grasp_demo(read_bag_frames(bag, stats=stats), node, out, cfg, overwrite=True,
@@ -72,6 +72,7 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> Any:
     gt = report["ground_truth"] or {}
     figures = {
         "identification_accuracy": gt.get("identification_accuracy"),
+        "identification_accuracy_open_set": gt.get("identification_accuracy_open_set"),
         "grasp_on_right_object": gt.get("grasp_on_right_object"),
         "grasp_on_segmented_object": gt.get("grasp_on_segmented_object"),
         "node_fps": report["timings"].get("fps"),

@@ -8,8 +8,10 @@ is the exact ray/plane intersection plus Gaussian noise, quantised to millimetre
 pixels (0 = no measurement), as a structured-light camera would give.
 
 The bag holds ``sensor_msgs/Image`` colour (rgb8), depth (16UC1 millimetres, stamped a few ms after
-the colour image), ``sensor_msgs/CameraInfo``, and ground truth: an instance label image (16UC1) and a
-``std_msgs/String`` JSON with each instance's product id, top-face centre and normal.
+the colour image), ``sensor_msgs/CameraInfo``, the tote manifest (``std_msgs/String`` JSON: the visible
+products plus a few hidden ones, as a warehouse system knows a tote's content), and ground truth: an
+instance label image (16UC1) and a ``std_msgs/String`` JSON with each instance's product id, top-face
+centre and normal.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import cv2
 import numpy as np
 
 from demos.grasp import messages as M
-from demos.grasp.bag import GT_INSTANCES, GT_OBJECTS, BagWriter
+from demos.grasp.bag import GT_INSTANCES, GT_OBJECTS, TOTE_MANIFEST, BagWriter
 from demos.grasp.frames import Frame, FrameTruth
 from demos.grasp.geometry import Intrinsics
 from vision.common.atomic import atomic_dir
@@ -50,6 +52,7 @@ class SceneConfig:
         depth_noise_m: standard deviation of the depth noise.
         dropout: share of depth pixels without a measurement.
         no_depth_objects: probability that an object returns no depth at all (black/transparent).
+        manifest_distractors: products listed in the tote manifest that are not visible (hidden below).
         depth_lag_ms: depth stamp minus colour stamp.
         period_ms: time between frames.
     """
@@ -65,6 +68,7 @@ class SceneConfig:
     depth_noise_m: float = 0.0005
     dropout: float = 0.01
     no_depth_objects: float = 0.0
+    manifest_distractors: int = 2
     depth_lag_ms: float = 4.0
     period_ms: float = 100.0
 
@@ -152,8 +156,12 @@ def render_scene(catalog: list[Any], rng: np.random.Generator, cfg: SceneConfig,
     depth = depth + rng.normal(0, cfg.depth_noise_m, size=depth.shape)
     depth[rng.random(depth.shape) < cfg.dropout] = np.nan
     depth = np.round(depth * 1000.0) / 1000.0
+    visible = {o["product_id"] for o in objects.values()}
+    others = [s.product_id for s in catalog if s.product_id not in visible]
+    hidden = rng.choice(others, size=min(cfg.manifest_distractors, len(others)), replace=False) if others else []
     return Frame(stamp_ns=stamp_ns, rgb=rgb.astype(np.uint8), depth=depth.astype(np.float32), intrinsics=k,
-                 name=name, truth=FrameTruth(instances=instances, objects=objects))
+                 name=name, truth=FrameTruth(instances=instances, objects=objects),
+                 manifest=sorted(visible | {str(p) for p in hidden}))
 
 
 def write_scene_bag(
@@ -193,6 +201,8 @@ def write_scene_bag(
                 bag.write(GT_INSTANCES, M.image_to_msg(store, truth.instances, "16UC1", stamp, frame.frame_id), stamp - 1)
                 gt = {"stamp_ns": stamp, "objects": {str(i_): o for i_, o in truth.objects.items()}}
                 bag.write(GT_OBJECTS, M.string_msg(store, json.dumps(gt)), stamp - 1)
+                manifest = {"stamp_ns": stamp, "products": frame.manifest}
+                bag.write(TOTE_MANIFEST, M.string_msg(store, json.dumps(manifest)), stamp - 1)
                 if with_camera_info:
                     bag.write(INFO_TOPIC, M.camera_info_to_msg(store, k, stamp, frame.frame_id), stamp)
                 bag.write(RGB_TOPIC, M.image_to_msg(store, frame.rgb, "rgb8", stamp, frame.frame_id), stamp)

@@ -104,6 +104,8 @@ def test_scene_bag_carries_ground_truth(scene_bag) -> None:
         assert f.truth is not None and f.truth.objects
         ids = set(np.unique(f.truth.instances)) - {0}
         assert ids == set(f.truth.objects)
+        visible = {o["product_id"] for o in f.truth.objects.values()}
+        assert f.manifest is not None and visible <= set(f.manifest) and len(f.manifest) == len(visible) + 2
         for inst, obj in f.truth.objects.items():
             # the true top-face plane explains the depth inside the object's mask (mm quantisation + noise)
             m = (f.truth.instances == inst) & np.isfinite(f.depth)

@@ -19,8 +19,8 @@ def test_catalog_is_recovered_from_the_armbench_set(armbench_root) -> None:
 def test_step_reports_figures_and_outputs(tmp_path, armbench_root, embedder_ckpt) -> None:
     result = step(tmp_path / "grasp", 0, {"embedder_checkpoint": embedder_ckpt, "armbench_root": armbench_root})
     assert result.name == "grasp"
-    assert set(result.figures) == {"identification_accuracy", "grasp_on_right_object", "grasp_on_segmented_object",
-                                   "node_fps"}
+    assert set(result.figures) == {"identification_accuracy", "identification_accuracy_open_set",
+                                   "grasp_on_right_object", "grasp_on_segmented_object", "node_fps"}
     assert 0.0 <= result.figures["identification_accuracy"] <= 1.0
     assert result.figures["grasp_on_segmented_object"] >= 0.9
     assert all(p.exists() for p in result.outputs)

@@ -119,21 +119,21 @@ def test_scene_without_camera_info_needs_intrinsics(tmp_path, armbench_root, emb
     assert json.loads((tmp_path / "o" / "report.json").read_text())["frames"] == 1
 
 
-class _ByTruthIdentifier:
-    """Test double: names each crop after a fixed product (the node's wiring, not identification, is tested)."""
+@pytest.fixture(scope="module")
+def identifier(armbench_root, embedder_ckpt):
+    from demos.grasp.run import build_identifier
 
-    def identify(self, crops, k=1, candidates=None):
-        return [[("P0001", 0.9), ("P0002", 0.5)][:k] for _ in crops]
+    return build_identifier(embedder_ckpt, references=armbench_root)[0]
 
 
-def test_node_reports_objects_without_depth(armbench_root) -> None:
+def test_node_reports_objects_without_depth(armbench_root, identifier) -> None:
     from demos.grasp.quickstart import catalog_from_armbench
     from vision.classical import ClassicalSegmenter
 
     cfg = SceneConfig(no_depth_objects=0.5, objects=(4, 4))
     frame = render_scene(catalog_from_armbench(armbench_root, 3), np.random.default_rng(3), cfg)
     published = []
-    node = GraspNode(ClassicalSegmenter(), _ByTruthIdentifier(), GraspParams(),
+    node = GraspNode(ClassicalSegmenter(), identifier, GraspParams(),
                      publish=lambda topic, msg, stamp: published.append((topic, msg.__msgtype__)))
     assert node.input_topics["depth"] == "/camera/depth/image_rect_raw"
     out = node.callback(frame)
@@ -144,8 +144,35 @@ def test_node_reports_objects_without_depth(armbench_root) -> None:
     reasons = [o.suction.reason for o in out.objects if not o.suction.ok]
     assert "no valid depth inside the mask" in reasons or len(out.objects) < len(frame.truth.objects)
     assert all(o.suction.ok or o.suction.reason for o in out.objects)
-    node.products = {"P0002"}
+    node.products = {"no-such-product"}
     assert node.callback(frame).objects == []
+
+
+def test_tote_manifest_restricts_identification(armbench_root, identifier) -> None:
+    from demos.grasp.quickstart import catalog_from_armbench
+    from vision.classical import ClassicalSegmenter
+
+    frame = render_scene(catalog_from_armbench(armbench_root, 3), np.random.default_rng(7), SceneConfig())
+    visible = {o["product_id"] for o in frame.truth.objects.values()}
+    assert frame.manifest is not None and visible < set(frame.manifest)  # plus hidden distractors
+    node = GraspNode(ClassicalSegmenter(), identifier, top_k=20)
+    out = node.callback(frame)
+    assert out.objects
+    for obj in out.objects:
+        assert {p for p, _ in obj.ranked} <= set(frame.manifest)
+        assert obj.open_set is not None
+        best = identifier.gallery.search(identifier.embedder.embed([_crop(frame, obj)])[0], k=1)[0]
+        assert obj.open_set[0] == best[0]
+    node.use_manifest = False
+    free = node.callback(frame)
+    assert all(o.open_set is None for o in free.objects)
+    assert any(not {p for p, _ in o.ranked} <= set(frame.manifest) for o in free.objects)
+
+
+def _crop(frame, obj):
+    from vision.crops import crop_object
+
+    return crop_object(frame.rgb, obj.mask, pad=0.1)
 
 
 def test_image_folder_input_end_to_end(tmp_path, armbench_root, embedder_ckpt) -> None:
@@ -173,7 +200,7 @@ def test_image_folder_input_end_to_end(tmp_path, armbench_root, embedder_ckpt) -
     assert (out / "annotated" / "shot.png").exists()
 
 
-def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path) -> None:
+def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path, identifier) -> None:
     from demos.grasp.config import SegmentConfig
     from demos.grasp.run import build_segmenter
     from identification.fixture import make_catalog
@@ -187,7 +214,7 @@ def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path) -> None:
     assert type(build_segmenter(SegmentConfig())).__name__ == "ClassicalSegmenter"
     frame = render_scene(make_catalog(4, 0), np.random.default_rng(0), SceneConfig())
     published = []
-    node = GraspNode(SamSegmenter(build_tiny_sam(), "cpu"), _ByTruthIdentifier(),
+    node = GraspNode(SamSegmenter(build_tiny_sam(), "cpu"), identifier,
                      publish=lambda topic, msg, stamp: published.append(topic))
     out = node.callback(frame)
     assert out.proposals == len(out.objects) + sum(out.skipped.values())
