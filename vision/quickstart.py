@@ -9,17 +9,20 @@ writes the BOP results file, evaluates it (segm and bbox AP, BOP rules) and draw
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 
 from vision.common.errors import UserError
 
+if TYPE_CHECKING:
+    from demos.quickstart import StepResult
+
 MIN_AREA = 400  # 480x360 images: the paper's 50x50 px at 1920x1080 scales to ~210 px; 400 keeps real objects
 
 
-def step(workdir: Path, seed: int, context: dict[str, Path]):  # -> demos.quickstart.StepResult
+def step(workdir: Path, seed: int, context: dict[str, Path]) -> StepResult:
     """Run the vision step (see module docstring); budget: well under a minute on 2 CPU cores."""
-    import torch
 
     from demos.quickstart import StepResult
     from identification.embed import ImageEmbedder
@@ -39,7 +42,6 @@ def step(workdir: Path, seed: int, context: dict[str, Path]):  # -> demos.quicks
     if ckpt is None or not Path(ckpt).is_file():
         raise UserError("the vision step needs the embedder checkpoint trained by the identification step "
                         "(context['embedder_checkpoint'] is missing); run the identification step first")
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "bop-fixture"
     fixture = generate_bop(root, n_objects=6, n_scenes=2, images_per_scene=4, seed=seed)
