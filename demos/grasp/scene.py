@@ -158,10 +158,11 @@ def render_scene(catalog: list[Any], rng: np.random.Generator, cfg: SceneConfig,
     depth = np.round(depth * 1000.0) / 1000.0
     visible = {o["product_id"] for o in objects.values()}
     others = [s.product_id for s in catalog if s.product_id not in visible]
-    hidden = rng.choice(others, size=min(cfg.manifest_distractors, len(others)), replace=False) if others else []
+    n_hidden = min(cfg.manifest_distractors, len(others))
+    hidden: list[str] = [str(p) for p in rng.choice(others, size=n_hidden, replace=False)] if n_hidden else []
     return Frame(stamp_ns=stamp_ns, rgb=rgb.astype(np.uint8), depth=depth.astype(np.float32), intrinsics=k,
                  name=name, truth=FrameTruth(instances=instances, objects=objects),
-                 manifest=sorted(visible | {str(p) for p in hidden}))
+                 manifest=sorted(visible | set(hidden)))
 
 
 def write_scene_bag(
