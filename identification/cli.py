@@ -106,9 +106,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    m = p.add_mutually_exclusive_group(required=True)
-    m.add_argument("--checkpoint", type=Path, help="embedder checkpoint (.pt from edgevision or Lightning .ckpt)")
-    m.add_argument("--backbone", help="timm backbone name, e.g. vit_base_patch16_384 (untrained head)")
+    p.add_argument("--checkpoint", type=Path, help="embedder checkpoint (.pt from edgevision or Lightning .ckpt)")
+    p.add_argument("--backbone", help="timm backbone name, e.g. vit_base_patch16_384; with --checkpoint: the "
+                   "backbone the checkpoint must hold")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--no-pretrained", action="store_true", help="with --backbone: random initialisation")
     w.add_argument("--pretrained-path", type=Path, help="with --backbone: local weights file (SHA-256 printed)")
@@ -120,10 +120,12 @@ def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from identification.model import build_embedder, load_embedder
     from vision.common.errors import UserError
 
+    if args.checkpoint is None and args.backbone is None:
+        raise UserError("give --checkpoint CKPT or --backbone NAME")
     if args.checkpoint is not None:
         if args.no_pretrained or args.pretrained_path or args.img_size or args.embed_dim:
-            raise UserError("--no-pretrained/--pretrained-path/--img-size/--embed-dim only apply to --backbone")
-        return load_embedder(args.checkpoint)
+            raise UserError("--no-pretrained/--pretrained-path/--img-size/--embed-dim do not apply with --checkpoint")
+        return load_embedder(args.checkpoint, backbone=args.backbone)
     pretrained: bool | str = str(args.pretrained_path) if args.pretrained_path else not args.no_pretrained
     return build_embedder(args.backbone, embed_dim=args.embed_dim, pretrained=pretrained, img_size=args.img_size).eval()
 

@@ -186,6 +186,12 @@ class CTLModule(pl.LightningModule):
         elif dm.image_size != h:
             raise UserError(f"data.image_size={dm.image_size} differs from the model input size {h}")
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse (one line) a checkpoint of another backbone instead of a long state-dict mismatch."""
+        saved = (checkpoint.get("embedder_config") or {}).get("backbone")
+        if saved is not None and saved != self.model.backbone_name:
+            raise UserError(f"checkpoint holds backbone {saved!r}, the config builds {self.model.backbone_name!r}")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["embedder_config"] = dict(self.model.config)
 

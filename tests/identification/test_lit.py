@@ -55,6 +55,12 @@ def test_fit_checkpoint_roundtrip_and_val_recall(armbench_root, tmp_path) -> Non
     with pytest.raises(UserError, match="backbone"):
         load_embedder(tmp_path / "e.pt", backbone="resnet18")
     assert frozen_before.embed_dim == 16
+    from identification.ctl import CTLCriterion
+    from identification.lit import CTLModule
+
+    other = CTLModule(build_embedder("resnet18", embed_dim=16, img_size=32), CTLCriterion())
+    with pytest.raises(UserError, match="backbone"):
+        other.on_load_checkpoint(torch.load(ckpt, weights_only=True))
 
 
 def test_bad_checkpoints(tmp_path) -> None:
@@ -103,6 +109,9 @@ def test_cli_eval_and_gallery(armbench_root, tmp_path, capsys) -> None:
     assert "overwrite" in capsys.readouterr().err
     assert main(["identify", "eval", "--data", str(armbench_root), "--backbone", "test_vit", "--no-pretrained",
                  "--img-size", "32", "--out", str(tmp_path / "r2.json")]) == 0
+    assert main([*base[:-2], "--out", str(tmp_path / "r4.json"), "--backbone", "resnet18"]) == 2  # mismatch
+    assert "resnet18" in capsys.readouterr().err
+    assert main(["identify", "eval", "--data", str(armbench_root), "--out", str(tmp_path / "r5.json")]) == 2
     assert main(["identify", "eval", "--data", str(tmp_path / "nope"), "--backbone", "test_vit", "--no-pretrained",
                  "--out", str(tmp_path / "r3.json")]) == 2
 
