@@ -8,6 +8,7 @@ Trainer's under ``trainer``. ``data.num_classes`` (training products) is linked 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ def run_lightning_cli(args: Sequence[str], run: bool = True, **kwargs: Any) -> C
     """Run (or with ``run=False`` only instantiate) the CLI on ``args`` (``[subcommand, ...]`` when run)."""
     from vision.common.errors import UserError
 
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")  # args are ours
     try:
         return CTLLightningCLI(
             CTLModule,
