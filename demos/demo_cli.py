@@ -240,7 +240,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     u.add_argument("--chunks", type=int, help="STDO difficulty chunks (default 2)")
     u.add_argument("--steps", type=int, help="training steps of the general model")
     u.add_argument("--grid", help="patch grid ROWSxCOLS of the LR frame (default 4x4)")
-    u.add_argument("--tile", help="bundle LR tile HxW (default 128x128, capped to the LR frame)")
+    u.add_argument("--tile", help="bundle LR tile HxW (default: fitted to the frames, sides <= 128)")
     u.add_argument("--int8", action="store_true", help="also export INT8 models into the bundle")
     u.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     u.set_defaults(func=_cmd_upscale)

@@ -66,7 +66,7 @@ def run_upscale_demo(
     """Run the four steps of the module docstring for ``cfg`` (a ``videosr.config.RunConfig``).
 
     Args:
-        tile: bundle LR tile ``(h, w)``; None = 128x128 capped to the LR frame size.
+        tile: bundle LR tile ``(h, w)``; None = fitted to the frames by ``export.tiling.choose_tile``.
         int8: also export INT8 models into the bundle (playback stays FP32).
     Returns the report (also ``OUT/report.json``).
     """
@@ -87,10 +87,8 @@ def run_upscale_demo(
         run = load_run(tmp / "run")
         lr_paths = run.lr_frames()
         lr_h, lr_w = run_report["lr_size"]
-        th, tw = tile if tile is not None else (min(128, lr_h), min(128, lr_w))
         t1 = time.perf_counter()
-        manifest = build_sr_bundle(tmp / "run", tmp / "bundle",
-                                   SRBundleOptions(methods=("stdo",), tile=(th, tw), int8=int8))
+        manifest = build_sr_bundle(tmp / "run", tmp / "bundle", SRBundleOptions(methods=("stdo",), tile=tile, int8=int8))
         times["bundle_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         (tmp / "playback").mkdir()
@@ -142,7 +140,7 @@ def run_upscale_demo(
             "lr_size": [lr_h, lr_w],
             "hr_size": run_report["hr_size"],
             "chunks": cfg.chunks,
-            "bundle_tile": [th, tw],
+            "bundle_tile": manifest.get("tile"),
             "bundle_models": len(manifest.get("models", [])),
             "psnr_table": table,
             "psnr_per_frame": {k: v["rgb"] for k, v in rows.items()},
