@@ -45,6 +45,7 @@ def test_upscale_demo_end_to_end(tmp_path, capsys) -> None:
     assert "PSNR RGB" in printed and "bundle playback" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 4 and report["hr_size"] == [64, 96] and report["lr_size"] == [16, 24]
+    assert report["bundle_tile"] == [16, 24]  # one tile spans each small LR axis exactly
     table = {row["method"]: row for row in report["psnr_table"]}
     # the phone-side playback (onnxruntime, tiles) reproduces the PyTorch STDO reconstruction
     assert table["stdo (bundle playback, onnxruntime fp32)"]["psnr_rgb"] == pytest.approx(
