@@ -31,6 +31,7 @@ def _add_matching_options(p: argparse.ArgumentParser, threshold: float) -> None:
                    help=f"minimum cosine similarity for a detection (default {threshold})")
     g.add_argument("--nms-iou", type=float, help="per-object mask NMS IoU (default 0.5)")
     g.add_argument("--max-instances", type=int, help="detections per object per image (default 10)")
+    g.add_argument("--top-k", type=int, help="gallery matches kept per segment, each a detection (default 1)")
 
 
 def _detector(args: argparse.Namespace, identifier: object, cfg: object) -> object:

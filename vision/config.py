@@ -39,12 +39,13 @@ class DetectConfig:
     nms_iou: float = 0.5
     max_instances: int = 10
     max_detections: int = 100
+    top_k: int = 1  # gallery matches kept per proposal (1 = one label per segment, as CNOS)
 
     def __post_init__(self) -> None:
         if self.min_area < 0 or not 0 < self.max_area_fraction <= 1 or self.crop_pad < 0:
             raise ValueError("min_area >= 0, 0 < max_area_fraction <= 1 and crop_pad >= 0 are required")
-        if self.max_instances < 1 or self.max_detections < 1:
-            raise ValueError("max_instances and max_detections must be >= 1")
+        if self.max_instances < 1 or self.max_detections < 1 or self.top_k < 1:
+            raise ValueError("max_instances, max_detections and top_k must be >= 1")
 
 
 # CLI flag name -> (section, field); section None = top level of DetectConfig
@@ -57,6 +58,7 @@ FLAGS: dict[str, tuple[str | None, str]] = {
     "score_threshold": (None, "score_threshold"),
     "nms_iou": (None, "nms_iou"),
     "max_instances": (None, "max_instances"),
+    "top_k": (None, "top_k"),
 }
 
 
@@ -89,7 +91,8 @@ def build_detector(cfg: DetectConfig, identifier: Any, sam_checkpoint: str | Pat
     mask_filter = MaskFilter(min_area=cfg.min_area, max_area_fraction=cfg.max_area_fraction,
                              max_box_fraction=cfg.max_box_fraction, nms_iou=cfg.proposal_nms_iou)
     return Detector(seg, identifier, mask_filter=mask_filter, crop_pad=cfg.crop_pad, score_threshold=cfg.score_threshold,
-                    nms_iou=cfg.nms_iou, max_instances=cfg.max_instances, max_detections=cfg.max_detections, mode=cfg.mode)
+                    nms_iou=cfg.nms_iou, max_instances=cfg.max_instances, max_detections=cfg.max_detections, mode=cfg.mode,
+                    top_k=cfg.top_k)
 
 
 def detect_config_dict(cfg: DetectConfig) -> dict[str, Any]:

@@ -147,3 +147,12 @@ def test_fallback_warning_names_the_segmenter(caplog):
         seg = build_segmenter("auto", None)
     assert isinstance(seg, ClassicalSegmenter)
     assert "ClassicalSegmenter" in caplog.text and "no SAM checkpoint" in caplog.text
+
+
+def test_top_k_labels_per_segment():
+    rgb, masks = _scene()
+    props = [proposal_from_mask(masks["red"])]
+    det = Detector(FixedSegmenter(props), _identifier(), mask_filter=MaskFilter(min_area=100), score_threshold=-1.0, top_k=2)
+    res = det.detect(rgb)
+    assert [d.obj_id for d in res.detections][0] == "red" and len(res.detections) == 2
+    assert res.detections[0].score > res.detections[1].score
