@@ -1,6 +1,7 @@
 """BOP reader, fixture layout, results writer round trip, evaluation end to end and bad inputs."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +43,7 @@ def test_fixture_layout_and_reader(bop_root):
     assert ds.object_ids() == [1, 2, 3, 4]
     assert ds.scene_ids("test") == [1]
     assert ds.target_images("test") == [(1, 0), (1, 1), (1, 2)]
+    assert ds.target_images("test", Path("test_targets_bop24.json")) == [(1, 0), (1, 1), (1, 2)]
     rgb, depth = ds.read_rgb("test", 1, 0), ds.read_depth("test", 1, 0)
     assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
     assert depth.shape == (240, 320) and depth.dtype == np.float32 and 500 < np.median(depth) < 900  # mm

@@ -184,7 +184,10 @@ class BopDataset:
 
     # ------------------------------------------------------------------------------------ targets
     def targets(self, split: str = "test", path: Path | None = None) -> list[dict[str, int]]:
-        """Entries of a targets file (default ``ROOT/<split>_targets_bop19.json``, else ``_bop24``)."""
+        """Entries of a targets file (default ``ROOT/<split>_targets_bop19.json``, else ``_bop24``).
+
+        ``path`` may be a bare file name inside the dataset folder (``test_targets_bop24.json``).
+        """
         if path is None:
             for name in (f"{split}_targets_bop19.json", f"{split}_targets_bop24.json"):
                 if (self.root / name).is_file():
@@ -192,6 +195,8 @@ class BopDataset:
                     break
             else:
                 raise UserError(f"no {split}_targets_bop19.json or _bop24.json; pass --targets", self.root)
+        elif not Path(path).is_file() and (self.root / path).is_file():
+            path = self.root / path  # a bare name such as test_targets_bop24.json is looked up in the dataset
         data = read_json(Path(path), "targets file")
         if not isinstance(data, list) or not all(isinstance(t, dict) and "scene_id" in t and "im_id" in t for t in data):
             raise UserError("targets file must be a list of {scene_id, im_id, ...} entries", path)
