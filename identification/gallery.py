@@ -8,7 +8,7 @@ products for ONE query object given by its Q view embeddings:
 * ``"best_view"``: the highest cosine similarity between any query view and any reference view.
 
 Search uses faiss ``IndexFlatIP`` (exact inner product on unit vectors) up to ``approximate_threshold``
-indexed vectors and an ``IndexIVFFlat`` (inner product, ``nprobe`` lists) past it. ``candidates``
+indexed vectors and an ``IndexIVFFlat`` (inner product, 4 sqrt(N) lists, 64 probed) past it. ``candidates``
 restricts the search to given products (e.g. a tote's contents) and is answered exactly with NumPy.
 Results are sorted by score descending, ties by product id.
 
@@ -37,7 +37,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def build_index(vectors: np.ndarray, approximate: bool, nprobe: int = 16, seed: int = 0) -> Any:
+def build_index(vectors: np.ndarray, approximate: bool, nprobe: int = 64, seed: int = 0) -> Any:
     """A faiss inner-product index over (N, D) float32 ``vectors``: exact flat, or IVF-flat with
     ``nlist = 4 sqrt(N)`` lists trained on at most 64 points per list."""
     import faiss
