@@ -100,13 +100,18 @@ def _scene_image(
     placed = []
     for idx, height in zip(chosen, heights, strict=True):
         size = int(min(h, w) * rng.uniform(0.32, 0.5))
-        rgb_o, m_o = render_product(specs[idx], rng, size)
-        if placed and rng.random() < 0.5:  # stack on a previous object for occlusion
+        u = rng.random()
+        if placed and u < 0.15:  # cover a previous object almost entirely (BOP: visib_fract < 0.1 is ignored)
+            _, pcx, pcy, _, (prev_mask, _, _) = placed[int(rng.integers(len(placed)))]
+            size = max(size, int(prev_mask.shape[0] * 1.3))
+            cx, cy = pcx, pcy
+        elif placed and u < 0.5:  # stack on a previous object for partial occlusion
             _, pcx, pcy, _, _ = placed[int(rng.integers(len(placed)))]
             cx, cy = pcx + int(rng.integers(-size // 2, size // 2 + 1)), pcy + int(rng.integers(-size // 2, size // 2 + 1))
         else:
             cx, cy = int(rng.uniform(0.12, 0.88) * w), int(rng.uniform(0.12, 0.88) * h)
         cx, cy = int(np.clip(cx, 0, w - 1)), int(np.clip(cy, 0, h - 1))
+        rgb_o, m_o = render_product(specs[idx], rng, size)
         amodal, total = _place(m_o, h, w, cx, cy)
         if not amodal.any():
             continue
