@@ -107,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", default="5x8", help="ROWSxCOLS patch grid (default %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (default %(default)s)")
     p.add_argument("--repeats", type=int, default=10, help="timed inference runs per model")
+    p.add_argument("--speed-threads", default="1,2", help="torch thread counts for the speed test (default %(default)s)")
     p.add_argument("--speed-only", action="store_true", help="skip the STDO quality runs")
     args = p.parse_args(argv)
     rows, cols = (int(v) for v in args.grid.lower().split("x"))
     result: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv)}
-    result["speed"] = speed(args.repeats, args.chunks)
+    before = torch.get_num_threads()
+    result["speed"] = {}
+    for n in (int(v) for v in args.speed_threads.split(",")):
+        torch.set_num_threads(n)
+        result["speed"][f"threads_{n}"] = speed(args.repeats, args.chunks)
+    torch.set_num_threads(before)
     if not args.speed_only:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
