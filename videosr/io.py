@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -208,7 +209,7 @@ def reencode_h264(frames: list[np.ndarray], crf: int, fps: float = 25.0) -> list
     h, w = frames[0].shape[:2]
     buf = io.BytesIO()
     container = av.open(buf, "w", format="matroska")
-    stream = container.add_stream("libx264", rate=max(1, round(fps)))
+    stream: Any = container.add_stream("libx264", rate=max(1, round(fps)))
     stream.width, stream.height = w, h
     stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
     stream.options = {"crf": str(crf), "preset": "veryfast"}

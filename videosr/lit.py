@@ -10,6 +10,7 @@ decay over a fixed number of optimiser steps.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -91,7 +92,7 @@ class SRModule(pl.LightningModule):
         self.log("loss", loss, prog_bar=True, on_step=True, batch_size=lr.shape[0])
         return loss
 
-    def configure_optimizers(self) -> dict:
+    def configure_optimizers(self) -> Any:
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.steps, eta_min=self.lr * self.min_lr_ratio)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

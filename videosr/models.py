@@ -63,6 +63,8 @@ def bicubic_phase_kernel(scale: int) -> torch.Tensor:
 class _Skip(nn.Module):
     """Fixed upscale of the input as s*s sub-pixel channels: (B, 3, h, w) -> (B, 3*s*s, h, w)."""
 
+    weight: torch.Tensor
+
     def __init__(self, scale: int, mode: str) -> None:
         super().__init__()
         if mode not in RESIDUALS:
@@ -126,7 +128,8 @@ class ESPCN(nn.Module):
         self.shuffle = nn.PixelShuffle(scale)
         if self.skip is not None:  # start as the plain upscale: the detail branch begins near zero
             nn.init.zeros_(self.to_subpixels.weight)
-            nn.init.zeros_(self.to_subpixels.bias)
+            if self.to_subpixels.bias is not None:
+                nn.init.zeros_(self.to_subpixels.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w) float32 in [0, 1] -> (B, 3, s*h, s*w) float32."""

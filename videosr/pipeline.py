@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -205,7 +205,8 @@ def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
             for i, f in enumerate(pair.hr):
                 cv2.imwrite(str(tmp / rf.HR_DIR / rf.frame_name(i)), f[..., ::-1])
         bits = write_label_map(tmp / rf.LABELS, labels, cfg.chunks)
-        model_kwargs = next(iter(results.values())).models[0].arch_kwargs if results else build_sr(cfg.model.name, cfg.scale, **cfg.model.kwargs).arch_kwargs
+        first = next(iter(results.values())).models[0] if results else build_sr(cfg.model.name, cfg.scale, **cfg.model.kwargs)
+        model_kwargs = cast(dict[str, Any], first.arch_kwargs)
         rf.save_models(tmp / rf.MODELS_DIR, cfg.model.name, cfg.scale, model_kwargs, grid, cfg.chunks, {m: r.models for m, r in results.items()})
 
         methods_report: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -144,11 +145,11 @@ def render_frames(frames: int = 30, height: int = 180, width: int = 320, seed: i
             mshift = np.array([[1, 0, p[1]], [0, 1, p[0]]], np.float64)
             spr = cv2.warpAffine(rgb, mshift, (width, height), flags=cv2.INTER_LINEAR).astype(np.float32)
             alpha = cv2.warpAffine(mask, mshift, (width, height), flags=cv2.INTER_LINEAR)[..., None]
-            frame = frame * (1 - alpha) + spr * alpha
+            frame = np.asarray(frame * (1 - alpha) + spr * alpha, np.float32)
         if blur > 0:  # lens + demosaicing softness of a real camera
-            frame = cv2.GaussianBlur(frame, (0, 0), blur)
+            frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), blur), np.float32)
         if noise > 0:
-            frame += rng.normal(0, noise, frame.shape).astype(np.float32)
+            frame += np.asarray(rng.normal(0, noise, frame.shape), np.float32)
         out[t] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     return out
 
@@ -165,7 +166,7 @@ def encode_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int = 25
     with atomic_path(target) as tmp:
         container = av.open(str(tmp), "w", format=_format_for(target))
         try:
-            stream = container.add_stream(codec, rate=fps)
+            stream: Any = container.add_stream(codec, rate=fps)
             stream.width, stream.height = w, h
             stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
             stream.options = {"crf": str(crf), "preset": "veryfast"}
