@@ -61,18 +61,33 @@ def read_manifest(bundle: str | os.PathLike[str]) -> dict[str, Any]:
 def verify_bundle(bundle: str | os.PathLike[str], manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check every file listed in the manifest exists with the recorded size and SHA-256.
 
+    Every file the player loads (each model's ``onnx`` and the ``label_map``) must be listed in
+    ``files``, and a model entry's own ``sha256``/``bytes`` must agree with that listing, so a model
+    cannot be swapped by leaving it out of ``files`` or by pointing outside the bundle.
+
     Returns the manifest. Raises :class:`UserError` naming the first file that is missing or differs.
     """
     root = Path(bundle)
     manifest = read_manifest(root) if manifest is None else manifest
-    for rel, info in manifest["files"].items():
+    files = manifest["files"]
+    if not isinstance(files, dict) or not isinstance(manifest["models"], list):
+        raise UserError("'files' must be an object and 'models' a list", root / MANIFEST)
+    for rel, info in files.items():
         path = root / rel
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise UserError(f"manifest lists a file outside the bundle: {rel}", root / MANIFEST)
         if not path.is_file():
             raise UserError("file listed in the bundle manifest is missing", path)
-        if path.stat().st_size != info["bytes"] or sha256_file(path) != info["sha256"]:
+        if not isinstance(info, dict) or path.stat().st_size != info.get("bytes") or sha256_file(path) != info.get("sha256"):
             raise UserError("file does not match the SHA-256 in the bundle manifest; refusing to play it", path)
+    loaded = [(m.get("onnx"), m) for m in manifest["models"] if isinstance(m, dict)] + [(manifest["label_map"], None)]
+    if len(loaded) != len(manifest["models"]) + 1:
+        raise UserError("every 'models' entry must be an object", root / MANIFEST)
+    for rel, entry in loaded:
+        if not isinstance(rel, str) or rel not in files:
+            raise UserError(f"{rel!r} is not hashed in the manifest's 'files'; refusing to play the bundle", root / MANIFEST)
+        if entry is not None and (entry.get("sha256"), entry.get("bytes")) != (files[rel].get("sha256"), files[rel].get("bytes")):
+            raise UserError(f"model entry for {rel} disagrees with its SHA-256 in 'files'; refusing to play it", root / MANIFEST)
     return manifest
 
 

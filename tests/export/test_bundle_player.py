@@ -112,6 +112,28 @@ def test_player_refuses_tampered_bundle(sr_bundle: Path, sr_run: Path, tmp_path:
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_player_refuses_models_left_out_of_the_hashed_files(sr_bundle: Path, tmp_path: Path) -> None:
+    """Swapping a model and dropping it from 'files' (or pointing outside the bundle) must not pass."""
+    manifest = json.loads((sr_bundle / "manifest.json").read_text())
+    first, other = manifest["models"][0]["onnx"], manifest["models"][-1]["onnx"]
+    assert first != other
+    for case in ("unlisted", "outside", "label_map"):
+        bad = tmp_path / case
+        shutil.copytree(sr_bundle, bad)
+        m = json.loads((bad / "manifest.json").read_text())
+        if case == "unlisted":
+            shutil.copy(bad / other, bad / first)
+            del m["files"][first]
+        elif case == "outside":
+            m["models"][0]["onnx"] = f"../{case}_copy.onnx"
+            shutil.copy(bad / other, tmp_path / f"{case}_copy.onnx")
+        else:
+            del m["files"][m["label_map"]]
+        (bad / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(UserError, match="refusing to play"):
+            verify_bundle(bad)
+
+
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     from export.player import play_bundle
 
