@@ -25,8 +25,9 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-_ELEMENTWISE_BINARY = {"Add", "Sub", "Mul", "Div"}
-_ELEMENTWISE_UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "PRelu", "HardSigmoid", "Identity"}
+# PRelu is binary here: its per-channel slope must be permuted along with its input.
+_ELEMENTWISE_BINARY = {"Add", "Sub", "Mul", "Div", "PRelu"}
+_ELEMENTWISE_UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "Identity"}
 
 
 def dcr_permutation(channels: int, block: int) -> np.ndarray:

@@ -56,3 +56,19 @@ def test_onnx_rewrite_gives_identical_outputs(arch: str, tmp_path) -> None:
     np.testing.assert_array_equal(a, b)
     with torch.no_grad():
         np.testing.assert_allclose(b, model(x).numpy(), atol=1e-5)
+
+
+def test_per_channel_prelu_before_the_shuffle_keeps_outputs(tmp_path) -> None:
+    """PReLU's per-channel slopes must follow the channel permutation into the DCR graph."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.PReLU(12), torch.nn.PixelShuffle(2)).eval()
+    with torch.no_grad():
+        model[1].weight.uniform_(-2.0, 2.0)
+    x = torch.rand(1, 3, 8, 8)
+    path = export_onnx(model, (x,), tmp_path / "m.onnx", "sr", ["lr"], ["hr"])
+    rewritten, stats = convert_depth_to_space_dcr(onnx.load(str(path)))
+    assert set(depth_to_space_modes(rewritten)) == {"DCR"} and stats["folded_into_conv"] == 1
+    onnx.save(rewritten, str(tmp_path / "dcr.onnx"))
+    a = make_session(path).run(None, {"lr": x.numpy()})[0]
+    b = make_session(tmp_path / "dcr.onnx").run(None, {"lr": x.numpy()})[0]
+    np.testing.assert_array_equal(a, b)
