@@ -225,6 +225,15 @@ def build_sr_bundle(
     bad = [f for f in options.formats if f not in FORMATS]
     if bad:
         raise UserError(f"unsupported export format(s) {bad} for SR models; choose from {', '.join(FORMATS)}")
+    if options.overlap is not None and options.overlap < 0:
+        raise UserError(f"overlap must be 0 or more LR pixels, got {options.overlap}")
+    if options.max_tile_side < 1 or (options.tile is not None and min(options.tile) < 1):
+        raise UserError("tile sides must be positive")
+    if options.int8 and (options.calibration_tiles < 1 or options.validation_tiles < 1):
+        raise UserError(
+            f"INT8 export needs at least one calibration and one validation tile "
+            f"(got {options.calibration_tiles} and {options.validation_tiles})"
+        )
     run = load_run(run_dir)
     counts = _method_files(run, options.methods)
     label_map = read_label_map(run.label_map_path)

@@ -200,6 +200,11 @@ class SRPlayer:
         self.scale = int(self.manifest["scale"])
         self.tile = (int(self.manifest["tile"][0]), int(self.manifest["tile"][1]))
         self.overlap = int(self.manifest["overlap"])
+        if self.overlap < 0 or min(self.tile) <= 2 * self.overlap:
+            raise UserError(
+                f"tile {self.tile[0]}x{self.tile[1]} must be larger than 2 * overlap ({self.overlap} >= 0)",
+                self.bundle / MANIFEST,
+            )
         self.input_name = self.manifest.get("input_name", "lr")
         self.sessions = [make_session(self.bundle / m["onnx"], self.threads) for m in entries]
         self.runners: list[TileRunner] = [self._runner(s) for s in self.sessions]

@@ -134,6 +134,24 @@ def test_player_refuses_models_left_out_of_the_hashed_files(sr_bundle: Path, tmp
             verify_bundle(bad)
 
 
+def test_bad_options_and_manifest_overlap_are_user_errors(sr_run: Path, sr_bundle: Path, tmp_path: Path) -> None:
+    """A negative overlap or zero INT8 tiles used to export (or crash with a ValueError) instead of a one-line error."""
+    for opts, msg in [
+        (SRBundleOptions(tile=(16, 16), overlap=-3), "overlap must be 0 or more"),
+        (SRBundleOptions(int8=True, calibration_tiles=0), "at least one calibration"),
+    ]:
+        with pytest.raises(UserError, match=msg):
+            build_sr_bundle(sr_run, tmp_path / "o", opts)
+        assert not (tmp_path / "o").exists()
+    bad = tmp_path / "neg"
+    shutil.copytree(sr_bundle, bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    m["overlap"] = -3
+    (bad / "manifest.json").write_text(json.dumps(m))
+    proc = _play_without_torch(["--bundle", str(bad), "--lr", str(sr_run / "lr"), "--out", str(tmp_path / "x.mp4")])
+    assert proc.returncode == 2 and "overlap" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     from export.player import play_bundle
 
