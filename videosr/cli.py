@@ -140,7 +140,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="other architecture option, e.g. depth=2 or blocks=8 (repeatable)")
     r.add_argument("--steps", type=int, help="optimiser steps N of M0; other methods follow --budget")
     r.add_argument("--budget", choices=("equal", "per_model"), help="step budget of the methods started from M0")
-    r.add_argument("--grid", help="patch grid ROWSxCOLS of the LR frame (default 4x4)")
+    r.add_argument("--grid", help="patch grid ROWSxCOLS of the LR frame (default: chosen to divide the frame, patches of about 48 LR pixels)")
     r.add_argument("--patch", type=int, help="LR patch size in pixels instead of --grid")
     r.add_argument("--start", type=int, help="first frame to use (default 0)")
     r.add_argument("--frames", type=int, help="number of frames to use (default all)")

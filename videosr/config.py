@@ -72,7 +72,7 @@ class RunConfig:
     frames: int | None = None
     scale: int = 4
     chunks: int = 2
-    grid: list[int] | None = field(default_factory=lambda: [4, 4])
+    grid: list[int] | None = None  # None with patch None: auto grid (videosr.patches.auto_grid)
     patch: int | None = None
     general_model: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -26,7 +26,8 @@ def parse_grid(text: str) -> tuple[int, int]:
 def resolve_grid(
     lr_size: tuple[int, int], grid: tuple[int, int] | None = None, patch: int | None = None, source: str | None = None
 ) -> tuple[int, int]:
-    """The grid for LR frames of ``lr_size`` (h, w), from ``grid`` or an LR ``patch`` size in pixels.
+    """The grid for LR frames of ``lr_size`` (h, w), from ``grid``, an LR ``patch`` size in pixels, or
+    (neither given) :func:`auto_grid`.
 
     Raises :class:`UserError` when the frame is smaller than one patch or the grid does not divide it.
     """
@@ -40,7 +41,7 @@ def resolve_grid(
             raise UserError(f"patch size {patch} does not divide the LR frame {h}x{w}", source)
         return h // patch, w // patch
     if grid is None:
-        raise ValueError("give grid or patch")
+        return auto_grid(lr_size)
     rows, cols = grid
     if rows > h or cols > w:
         raise UserError(f"LR frames of {h}x{w} are smaller than one patch of a {rows}x{cols} grid", source)
@@ -53,6 +54,29 @@ def resolve_grid(
             source,
         )
     return rows, cols
+
+
+AUTO_PATCH_LR = 48  # LR pixels; the reference grids give 48x54 LR patches (1080p: 20x10 at x2, 10x5 at x4)
+
+
+def _closest_divisor_count(n: int, target: float) -> int:
+    """The number of equal parts of ``n`` whose size is closest to ``target`` (larger parts win ties);
+    parts are never smaller than 8 pixels (or ``n`` itself when ``n`` < 8)."""
+    counts = [d for d in range(1, n + 1) if n % d == 0 and n // d >= min(n, 8)]
+    return min(counts, key=lambda d: (abs(n / d - target), d))
+
+
+def auto_grid(lr_size: tuple[int, int], target: int = AUTO_PATCH_LR) -> tuple[int, int]:
+    """A grid that divides LR frames of ``lr_size`` (h, w) exactly, with patches near ``target`` pixels.
+
+    Used when neither ``--grid`` nor ``--patch`` is given, so any frame size works without the user
+    having to find divisors. Small frames get smaller patches (about a quarter of the shorter side,
+    at least 8 pixels) so that there are still several patches per frame to chunk: 270x480 LR -> 6x10
+    patches of 45x48; 45x80 -> 5x8 of 9x10; 36x64 -> 4x8 of 9x8.
+    """
+    h, w = lr_size
+    size = max(8.0, min(float(target), min(h, w) / 4))
+    return _closest_divisor_count(h, round(size)), _closest_divisor_count(w, round(size))
 
 
 def patch_boxes(h: int, w: int, grid: tuple[int, int]) -> Iterator[tuple[tuple[int, int], Box]]:
