@@ -44,7 +44,7 @@ def _cmd_grasp(args: argparse.Namespace) -> int:
     require_file(args.checkpoint, "embedder checkpoint")
     if args.images and not args.intrinsics:
         raise UserError("--images needs --intrinsics K.json (fx, fy, cx, cy, width, height)", args.images)
-    segmenter = build_segmenter(cfg.segment, args.sam_checkpoint)
+    segmenter = build_segmenter(cfg.segment, args.sam_checkpoint, verify=not args.no_verify)
     identifier, gallery_info = build_identifier(args.checkpoint, args.gallery, args.references,
                                                 cfg.identify.mode, cfg.identify.batch_size)
     if args.products:
@@ -193,6 +193,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     gal.add_argument("--references", help="reference images <product_id>/<n>.jpg (or an ArmBench root)")
     g.add_argument("--checkpoint", required=True, help="embedder checkpoint (identification)")
     g.add_argument("--sam-checkpoint", help="SAM checkpoint; without it the classical RGB-D segmenter is used")
+    g.add_argument("--no-verify", action="store_true", help="skip the SAM checkpoint's SHA-256 check (fine-tuned SAM)")
     g.add_argument("--products", nargs="+", metavar="ID", help="grasp only these product ids (default: all)")
     g.add_argument("--out", required=True, help="output folder")
     g.add_argument("--config", help="YAML config (default values: configs/demo/grasp.yaml)")

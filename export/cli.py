@@ -91,7 +91,8 @@ def _cmd_export_sam(args: argparse.Namespace) -> int:
     from export.sam import export_sam
 
     report = export_sam(
-        args.out, checkpoint=args.checkpoint, model_type=args.model_type, tiny=args.tiny, points=args.points, overwrite=args.overwrite
+        args.out, checkpoint=args.checkpoint, model_type=args.model_type, tiny=args.tiny, points=args.points, overwrite=args.overwrite,
+        verify=not args.no_verify,
     )
     for name, p in report["parity"].items():
         print(f"{name}: max abs error vs PyTorch {p['max_abs_error']:.2e}")
@@ -199,6 +200,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src.add_argument("--checkpoint", type=Path, help="segment_anything checkpoint (.pth)")
     src.add_argument("--tiny", action="store_true", help="random tiny SAM (no weights needed)")
     sam.add_argument("--model-type", default="vit_b", choices=("vit_b", "vit_l", "vit_h"), help="SAM variant of --checkpoint")
+    sam.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check (fine-tuned SAM checkpoints)")
     sam.add_argument("--points", type=int, default=2, help="fixed number of prompt points (pad with label -1)")
     sam.add_argument("--out", required=True, type=Path, help="output folder")
     sam.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

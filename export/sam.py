@@ -108,11 +108,14 @@ def tiny_sam(seed: int = 0) -> nn.Module:
     return build_tiny_sam(seed=seed).eval()
 
 
-def load_sam(checkpoint: str | os.PathLike[str], model_type: str) -> nn.Module:
-    """A SAM model from a segment_anything checkpoint through ``vision.sam.build_sam`` (SHA-256 verified)."""
+def load_sam(checkpoint: str | os.PathLike[str], model_type: str, verify: bool = True) -> nn.Module:
+    """A SAM model from a segment_anything checkpoint through ``vision.sam.build_sam``.
+
+    ``verify`` checks the SHA-256 against the official checkpoints (off for fine-tuned ones).
+    """
     from vision.sam import build_sam
 
-    return build_sam(model_type, checkpoint).eval()
+    return build_sam(model_type, checkpoint, verify=verify).eval()
 
 
 def decoder_example_inputs(sam: nn.Module, points: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -139,6 +142,7 @@ def export_sam(
     points: int = 2,
     sam: nn.Module | None = None,
     overwrite: bool = False,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Export SAM's encoder and decoder to ``out/sam_encoder.onnx`` and ``out/sam_decoder.onnx``.
 
@@ -154,7 +158,7 @@ def export_sam(
         if tiny:
             sam = tiny_sam()
         elif checkpoint is not None:
-            sam = load_sam(checkpoint, model_type)
+            sam = load_sam(checkpoint, model_type, verify)
         else:
             raise UserError("give a SAM --checkpoint or --tiny")
     sam = sam.eval()

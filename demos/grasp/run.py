@@ -39,12 +39,16 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")  # grasp failure reasons are grouped with numbers masked
 
 
-def build_segmenter(cfg: SegmentConfig, sam_checkpoint: str | os.PathLike[str] | None = None) -> Any:
-    """SAM (``vision.sam``) when a checkpoint is given, else ``vision.classical.ClassicalSegmenter``."""
+def build_segmenter(cfg: SegmentConfig, sam_checkpoint: str | os.PathLike[str] | None = None,
+                    verify: bool = True) -> Any:
+    """SAM (``vision.sam``) when a checkpoint is given, else ``vision.classical.ClassicalSegmenter``.
+
+    ``verify`` checks the SAM checkpoint's SHA-256 against the official ones (off for fine-tuned ones).
+    """
     if sam_checkpoint is not None:
         from vision.sam import SamSegmenter, build_sam
 
-        return SamSegmenter(build_sam(cfg.sam_model, Path(sam_checkpoint)), cfg.sam_preset)
+        return SamSegmenter(build_sam(cfg.sam_model, Path(sam_checkpoint), verify=verify), cfg.sam_preset)
     from vision.classical import ClassicalSegmenter
 
     return ClassicalSegmenter(min_height_mm=cfg.min_height_mm, depth_jump_mm=cfg.depth_jump_mm, min_area=cfg.min_area)

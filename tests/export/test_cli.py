@@ -57,3 +57,22 @@ def test_macos_parity_compare_and_linux_refusal(tmp_path, capsys) -> None:
         assert macos_parity.main(["--mlpackage", str(tmp_path / "m.mlpackage"), "--onnx", str(tmp_path / "m.onnx")]) == 2
         assert "only on macOS" in capsys.readouterr().err
     assert macos_parity.main([]) == 2
+
+
+def test_export_sam_no_verify_reaches_the_loader(tmp_path, monkeypatch, capsys) -> None:
+    """The SHA-256 error tells users to pass --no-verify: `export sam` must accept it and pass it on."""
+    import vision.sam
+    from vision.common.errors import UserError
+
+    seen = []
+
+    def fake_build_sam(name, checkpoint=None, verify=True, **kwargs):
+        seen.append(verify)
+        raise UserError("stop here", checkpoint)
+
+    monkeypatch.setattr(vision.sam, "build_sam", fake_build_sam)
+    ckpt = tmp_path / "finetuned.pth"
+    ckpt.write_bytes(b"x")
+    base = ["export", "sam", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o")]
+    assert main([*base, "--no-verify"]) == 2 and main(base) == 2
+    assert seen == [False, True] and "stop here" in capsys.readouterr().err

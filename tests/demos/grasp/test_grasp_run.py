@@ -244,3 +244,23 @@ def test_saved_gallery_input(tmp_path, scene_bag, armbench_root, embedder_ckpt, 
     assert main(["demo", "grasp", "--bag", str(scene_bag), "--gallery", str(tmp_path / "empty"),
                  "--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "o3")]) == 2
     assert "gallery has no products" in capsys.readouterr().err
+
+
+def test_no_verify_reaches_the_sam_loader(tmp_path, scene_bag, armbench_root, embedder_ckpt, monkeypatch, capsys) -> None:
+    """The SHA-256 error tells users to pass --no-verify: `demo grasp` must accept it and pass it on."""
+    import vision.common.errors as errors
+    import vision.sam
+
+    seen = []
+
+    def fake_build_sam(name, checkpoint=None, verify=True, **kwargs):
+        seen.append(verify)
+        raise errors.UserError("stop here", checkpoint)
+
+    monkeypatch.setattr(vision.sam, "build_sam", fake_build_sam)
+    ckpt = tmp_path / "finetuned.pth"
+    ckpt.write_bytes(b"x")
+    base = ["demo", "grasp", "--bag", str(scene_bag), "--references", str(armbench_root), "--checkpoint",
+            str(embedder_ckpt), "--sam-checkpoint", str(ckpt), "--out", str(tmp_path / "o")]
+    assert main([*base, "--no-verify"]) == 2 and main(base) == 2
+    assert seen == [False, True] and "stop here" in capsys.readouterr().err
