@@ -105,6 +105,10 @@ def _cmd_grasp_scene(args: argparse.Namespace) -> int:
     from vision.common.errors import UserError
 
     cfg = _load_cfg(args.config)
+    if args.frames < 1:
+        raise UserError(f"--frames must be at least 1, got {args.frames}")
+    if not args.references and args.catalog_size < 1:
+        raise UserError(f"--catalog-size must be at least 1, got {args.catalog_size}")
     if args.references:
         ids = [pid for pid, paths in reference_sets(args.references).items() if paths]
         try:

@@ -30,6 +30,7 @@ from demos.grasp.bag import GT_INSTANCES, GT_OBJECTS, TOTE_MANIFEST, BagWriter
 from demos.grasp.frames import Frame, FrameTruth
 from demos.grasp.geometry import Intrinsics
 from vision.common.atomic import atomic_dir
+from vision.common.errors import UserError
 from vision.common.progress import track
 
 RGB_TOPIC = "/camera/color/image_raw"
@@ -182,6 +183,8 @@ def write_scene_bag(
         storage: ``"mcap"`` or ``"sqlite3"``.
         with_camera_info: False leaves CameraInfo out (to exercise ``--intrinsics``).
     """
+    if n_frames < 1 or not catalog:
+        raise UserError(f"need at least one frame and one product (got {n_frames} frames, {len(catalog)} products)")
     cfg = cfg or SceneConfig()
     rng = np.random.default_rng([seed, 4242])
     store = M.make_typestore()

@@ -181,3 +181,20 @@ def test_bad_encoding_names_bag_and_topic(tmp_path) -> None:
         list(read_bag_frames(path))
     text = err.value.one_line()
     assert text.startswith(str(path)) and "topic /camera/depth/image_rect_raw" in text and "'mono8'" in text
+
+
+def test_scene_generator_refuses_empty_requests(tmp_path, capsys) -> None:
+    """--frames 0/-2 used to write an empty bag and report success; --catalog-size 0 raised a ValueError."""
+    from demos.cli import main
+    from demos.grasp.scene import write_scene_bag
+
+    for extra, message in [(["--frames", "0"], "--frames must be at least 1"),
+                           (["--frames", "-2"], "--frames must be at least 1"),
+                           (["--catalog-size", "0"], "--catalog-size must be at least 1")]:
+        assert main(["demo", "grasp-scene", "--out", str(tmp_path / "bag"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (tmp_path / "bag").exists()
+    with pytest.raises(UserError, match="at least one frame"):
+        write_scene_bag(tmp_path / "bag", [], 3, 0)
+    assert not (tmp_path / "bag").exists()
