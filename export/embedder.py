@@ -34,6 +34,8 @@ def load_images(folder: str | os.PathLike[str], limit: int | None = None) -> tup
     """RGB uint8 images under ``folder`` (recursively, sorted) and their labels (first sub-folder name).
 
     Returns ``(images, labels)``; labels is None when all images sit directly in ``folder``.
+    With ``limit``, the files are picked evenly across the sorted list (not its first ``limit``), so
+    every product folder contributes to calibration and to the recall of the INT8 cost.
     Unreadable files are skipped (the count is logged by the caller through the returned length).
     """
     import cv2
@@ -41,7 +43,9 @@ def load_images(folder: str | os.PathLike[str], limit: int | None = None) -> tup
     root = require_dir(folder, "calibration image folder")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     images, labels = [], []
-    for f in files[:limit] if limit else files:
+    if limit and len(files) > limit:
+        files = [files[i] for i in np.linspace(0, len(files) - 1, limit).round().astype(int)]
+    for f in files:
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if bgr is None:
             continue

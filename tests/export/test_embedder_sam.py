@@ -88,3 +88,20 @@ def test_sam_export_tiny(tmp_path) -> None:
     np.testing.assert_allclose(image[0, :, -1, -1], [123.675, 116.28, 103.53], rtol=1e-6)  # mean padding
     with pytest.raises(UserError):
         export_sam(tmp_path / "none")
+
+
+def test_calibration_images_are_spread_over_all_products(tmp_path) -> None:
+    """A limit used to take the first N sorted files: only the first products were calibrated and scored."""
+    import cv2
+    import numpy as np
+
+    from export.embedder import load_images
+
+    for p in range(4):
+        (tmp_path / f"P{p:04d}").mkdir()
+        for i in range(10):
+            cv2.imwrite(str(tmp_path / f"P{p:04d}" / f"{i:02d}.png"), np.full((4, 4, 3), p * 40 + i, np.uint8))
+    images, labels = load_images(tmp_path, limit=8)
+    assert len(images) == 8
+    assert sorted(set(labels.tolist())) == ["P0000", "P0001", "P0002", "P0003"]
+    assert all(np.sum(labels == f"P{p:04d}") == 2 for p in range(4))
