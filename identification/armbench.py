@@ -12,6 +12,9 @@ The split file is a pickle; :func:`load_split` reads it with :class:`RestrictedU
 the opcodes of plain containers, strings and numbers and refuses every global (class or function). Picks
 whose JSON cannot be read, whose folder is missing, or that lack ``PickRGB.jpg`` are skipped and counted in
 :attr:`ArmBenchSplit.skipped`; a missing top-level folder or a bad split file is a :class:`UserError`.
+
+:func:`hold_out_products` carves a validation split of *unseen* products out of the training split (the
+test split must not be used for model selection).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 import pickle
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,8 @@ AFTER_PICK_VIEWS = ("ToteWallRGB.jpg", "OnArmLowRGB.jpg", "FarTrayRGB.jpg")
 SPLIT_FILE = "train-test-split.pickle"
 SPLIT_KEYS = ("trainset", "testset", "trainset-objects", "testset-objects")
 SPLITS = {"train": ("trainset", "trainset-objects"), "test": ("testset", "testset-objects")}
+HELD_OUT = "held-out"
+VAL_GALLERIES = ("all", "held-out")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -161,6 +166,59 @@ def load_armbench(root: str | os.PathLike[str], split: str) -> ArmBenchSplit:
         )
     refs = {pid: reference_images(root, pid) for pid in objects}
     return ArmBenchSplit(root, split, picks, objects, refs, skipped)
+
+
+def hold_out_products(
+    train: ArmBenchSplit, fraction: float, seed: int, gallery: str = "all"
+) -> tuple[ArmBenchSplit, ArmBenchSplit]:
+    """Hold a share of the training *products*, with all their picks, out of training for validation.
+
+    Candidates are the products that are the ground truth of at least one training pick, sorted by id; a
+    permutation drawn from ``numpy.random.default_rng([seed, 5113])`` takes ``round(fraction * n)`` of them
+    (at least 1, at most ``n - 2`` so that two training classes remain). The result depends only on the
+    split's content and ``seed`` (not on pick order, process or platform). Like the test protocol,
+    validation then queries products whose picks and reference images were never trained on; they can
+    still appear as clutter in the tote images of training picks, as test products can in real data.
+
+    Args:
+        train: the loaded ``"train"`` split.
+        fraction: share of candidate products held out, in (0, 1).
+        seed: selects the products.
+        gallery: gallery products of a validation pick (intersected with its ``container.json`` as in the
+            test protocol): ``"all"`` (default) = every product of the training object list, so galleries
+            are as large as in training totes (held-out products compete with trained ones);
+            ``"held-out"`` = only held-out products (all unseen, but galleries are small: often just the
+            ground truth, which makes recall@1 trivially high).
+
+    Returns:
+        (train_part, val_part): ``train_part`` (split ``"train"``) keeps the other picks, and its object
+        list and references lack the held-out products; ``val_part`` (split ``"held-out"``) has the
+        held-out products' picks, the object list chosen by ``gallery`` and its reference images. Reader
+        skip counts stay with ``train_part``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise UserError(f"the held-out validation fraction must be in (0, 1), got {fraction}")
+    if gallery not in VAL_GALLERIES:
+        raise UserError(f"validation gallery must be 'all' or 'held-out', got {gallery!r}")
+    candidates = sorted({p.gt for p in train.picks})
+    if len(candidates) < 3:
+        raise UserError(
+            f"the train split has {len(candidates)} ground-truth products; holding some out needs at least 3",
+            train.root,
+        )
+    n_val = min(len(candidates) - 2, max(1, int(round(fraction * len(candidates)))))
+    order = np.random.default_rng([seed, 5113]).permutation(len(candidates))
+    held = {candidates[i] for i in order[:n_val]}
+    train_part = replace(
+        train,
+        picks=[p for p in train.picks if p.gt not in held],
+        objects=[o for o in train.objects if o not in held],
+        references={k: v for k, v in train.references.items() if k not in held},
+    )
+    val_objects = list(train.objects) if gallery == "all" else [o for o in train.objects if o in held]
+    val_refs = {pid: train.references.get(pid, []) for pid in val_objects}
+    val_part = ArmBenchSplit(train.root, HELD_OUT, [p for p in train.picks if p.gt in held], val_objects, val_refs)
+    return train_part, val_part
 
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray | None:

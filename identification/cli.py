@@ -6,6 +6,7 @@ Module level imports only argparse/stdlib; torch, timm and Lightning are importe
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ LightningCLI, e.g.:
   edgevision identify test --config configs/identification/cpu.yaml --ckpt_path RUN/checkpoints/last.ckpt
 Use `edgevision identify fit --help` for LightningCLI's own option list (--print_config shows the
 resolved config). Checkpoints (.ckpt) can be read by `identify eval --checkpoint` and load_embedder().
+Validation (val/recall@1, which the configs' best checkpoint is chosen on) runs by default on training
+products held out of training (--data.val_split held-out, --data.val_fraction 0.2); `test` runs the test
+split. --debug (traceback on errors) and --verbose are accepted anywhere on the line.
 """
 
 
@@ -33,8 +37,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     isub.required = True
     for name, what in (("fit", "train"), ("validate", "run validation (recall@k)"), ("test", "run the test split")):
         # Every token after the subcommand belongs to LightningCLI (including --help), so this parser
-        # recognises no options of its own ("+" prefix) and does not take the common --debug/--verbose
-        # (give those before `identify`: `edgevision --debug identify fit ...`).
+        # recognises no options of its own ("+" prefix); _cmd_lightning takes --debug/--verbose out.
         t = isub.add_parser(
             name, add_help=False, prefix_chars="+", help=f"{what} with LightningCLI (--config YAML)",
             description=f"{what.capitalize()} an embedder with LightningCLI.\n\n{TRAIN_HELP}",
@@ -254,11 +257,21 @@ def _cmd_gallery_remove(args: argparse.Namespace) -> int:
 
 def _cmd_lightning(args: argparse.Namespace) -> int:
     from identification.lightning_cli import run_lightning_cli
+    from vision.common.errors import run_with_error_convention
 
     rest = list(args.lightning_args)
     if rest and rest[0] == "--":
         rest = rest[1:]
-    if getattr(args, "debug", False):
+    # The common options given after the subcommand reach us as LightningCLI arguments: take them out.
+    debug = getattr(args, "debug", False) or "--debug" in rest
+    if "--verbose" in rest:
+        logging.getLogger().setLevel(logging.DEBUG)
+    rest = [a for a in rest if a not in ("--debug", "--verbose")]
+    if debug:
         print(f"LightningCLI args: {rest}", file=sys.stderr)
-    run_lightning_cli([args.lightning_subcommand, *rest])
-    return 0
+
+    def run_cli() -> None:
+        run_lightning_cli([args.lightning_subcommand, *rest])
+
+    # With --debug found here (too late for the outer handler) a UserError also prints its traceback.
+    return run_with_error_convention(run_cli, debug=debug)

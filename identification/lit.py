@@ -5,13 +5,15 @@ A training step embeds every image of P picks (their views and up to K reference
 in one forward pass. Anchor = mean embedding of a pick's views, or -- with probability
 ``anchor_single_prob`` per step, as in the paper -- the PickRGB view alone; positive/negatives = centroids
 of the batch products' reference embeddings (see :mod:`identification.ctl`). Validation and test run the
-ArmBench evaluation (:func:`identification.evaluate.score_picks`) on the configured split and log
-``val/recall@1`` (``test/recall@k``). Checkpoints carry ``embedder_config`` so that
-:func:`identification.model.load_embedder` rebuilds the plain model from a ``.ckpt``.
+ArmBench evaluation (:func:`identification.evaluate.score_picks`) and log ``val/recall@1`` (by default on
+training products held out of training, see :class:`ArmBenchDataModule`) or ``test/recall@k``.
+Checkpoints carry ``embedder_config`` so that :func:`identification.model.load_embedder` rebuilds the
+plain model from a ``.ckpt``.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from identification.armbench import ArmBenchSplit, load_armbench
+from identification.armbench import HELD_OUT, VAL_GALLERIES, ArmBenchSplit, hold_out_products, load_armbench
 from identification.ctl import CTLCriterion
 from identification.data import ImageListDataset, PickTrainDataset, collate_picks
 from identification.evaluate import images_needed, score_picks
 from identification.model import Embedder
 from identification.sampler import DistinctLabelBatchSampler
 from vision.common.errors import UserError
+
+VAL_SPLITS = (HELD_OUT, "train", "test")
 
 
 class CTLModule(pl.LightningModule):
@@ -197,8 +201,14 @@ class CTLModule(pl.LightningModule):
 
 
 class ArmBenchDataModule(pl.LightningDataModule):
-    """ArmBench train split for fitting; ``val_split`` (default the test split, whose products are unseen)
-    for validation and the test split for testing.
+    """ArmBench train split for fitting, a validation split for model selection, the test split for testing.
+
+    By default (``val_split="held-out"``) a share ``val_fraction`` of the training products, with all their
+    picks, is held out of training by :func:`identification.armbench.hold_out_products` (deterministic for
+    ``val_seed``), so ``val/recall@1`` -- which checkpoints select on -- measures identification of unseen
+    products as the test protocol does, without looking at the test split. ``"train"`` validates on the
+    (seen) training picks and trains on all of them; ``"test"`` validates on the test split and trains on
+    all training picks -- a warning says that test numbers are then optimistic.
 
     Args:
         root: dataset folder (``armbench-object-id-0.1`` layout).
@@ -206,7 +216,11 @@ class ArmBenchDataModule(pl.LightningDataModule):
         batch_picks: P, picks per training batch.
         refs_per_product: K, reference images per pick.
         augment: ``"trivial"`` (TrivialAugmentWide) or ``"none"``.
-        val_split: ``"test"`` or ``"train"``.
+        val_split: ``"held-out"`` (default), ``"train"`` or ``"test"``.
+        val_fraction: with ``"held-out"``: share of the training products held out, in (0, 1).
+        val_gallery: with ``"held-out"``: ``"all"`` (gallery = tote products of the whole training object
+            list) or ``"held-out"`` (only held-out products); see ``hold_out_products``.
+        val_seed: with ``"held-out"``: selects the held-out products (independent of ``seed``).
         eval_batch_size: images per evaluation batch.
         num_workers: DataLoader workers.
         seed: sampling seed.
@@ -219,7 +233,10 @@ class ArmBenchDataModule(pl.LightningDataModule):
         batch_picks: int = 16,
         refs_per_product: int = 4,
         augment: str = "trivial",
-        val_split: str = "test",
+        val_split: str = "held-out",
+        val_fraction: float = 0.2,
+        val_gallery: str = "all",
+        val_seed: int = 0,
         eval_batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
@@ -227,10 +244,25 @@ class ArmBenchDataModule(pl.LightningDataModule):
         super().__init__()
         if augment not in ("trivial", "none"):
             raise UserError(f"augment must be 'trivial' or 'none', got {augment!r}")
+        if val_split not in VAL_SPLITS:
+            raise UserError(f"val_split must be one of {', '.join(VAL_SPLITS)}, got {val_split!r}")
+        if val_split == HELD_OUT and not 0.0 < val_fraction < 1.0:
+            raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        if val_gallery not in VAL_GALLERIES:
+            raise UserError(f"val_gallery must be 'all' or 'held-out', got {val_gallery!r}")
+        if val_split == "test":
+            warnings.warn(
+                "data.val_split='test': validation (and checkpoint selection on val/recall@1) uses the test "
+                "split, so test recall will be optimistic; the default 'held-out' validates on training "
+                "products held out of training",
+                UserWarning,
+                stacklevel=2,
+            )
         self.root = Path(root)
         self.image_size = image_size
         self.batch_picks, self.refs_per_product = batch_picks, refs_per_product
         self.augment, self.val_split = augment, val_split
+        self.val_fraction, self.val_gallery, self.val_seed = val_fraction, val_gallery, val_seed
         self.eval_batch_size, self.num_workers, self.seed = eval_batch_size, num_workers, seed
         self.train_data: ArmBenchSplit | None = None
         self._val_data: ArmBenchSplit | None = None
@@ -239,17 +271,32 @@ class ArmBenchDataModule(pl.LightningDataModule):
         self.last_val_report: dict[str, Any] | None = None
         self.last_test_report: dict[str, Any] | None = None
 
+    def _load_train(self) -> ArmBenchSplit:
+        """The training picks (without held-out products); also sets the held-out validation split."""
+        if self.train_data is None:
+            full = load_armbench(self.root, "train")
+            if self.val_split == HELD_OUT:
+                self.train_data, self._val_data = hold_out_products(
+                    full, self.val_fraction, self.val_seed, self.val_gallery)
+            else:
+                self.train_data = full
+                if self.val_split == "train":
+                    self._val_data = full
+        return self.train_data
+
     @property
     def num_classes(self) -> int:
-        """Training products that occur as a pick's ground truth."""
-        if self.train_data is None:
-            self.train_data = load_armbench(self.root, "train")
-        return len({p.gt for p in self.train_data.picks})
+        """Training products that occur as a pick's ground truth (held-out products excluded)."""
+        return len({p.gt for p in self._load_train().picks})
 
     @property
     def val_data(self) -> ArmBenchSplit:
         if self._val_data is None:
-            self._val_data = load_armbench(self.root, self.val_split)
+            if self.val_split == "test":
+                self._val_data = self.test_data
+            else:
+                self._load_train()
+        assert self._val_data is not None
         return self._val_data
 
     @property
@@ -265,14 +312,13 @@ class ArmBenchDataModule(pl.LightningDataModule):
         return self._paths[key]
 
     def train_dataloader(self) -> DataLoader:
-        if self.train_data is None:
-            self.train_data = load_armbench(self.root, "train")
+        train = self._load_train()
         augment = None
         if self.augment == "trivial":
             from torchvision.transforms import TrivialAugmentWide
 
             augment = TrivialAugmentWide()
-        ds = PickTrainDataset(self.train_data, self.image_size, self.refs_per_product, augment, self.seed)
+        ds = PickTrainDataset(train, self.image_size, self.refs_per_product, augment, self.seed)
         sampler = DistinctLabelBatchSampler(ds.labels, self.batch_picks, seed=self.seed)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_picks, num_workers=self.num_workers)
 

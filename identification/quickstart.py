@@ -1,8 +1,10 @@
 """Quickstart step of the identification area: generate data, evaluate, train briefly, evaluate again.
 
 On a generated ArmBench-format fixture (test products never seen in training) the step measures
-post-pick centroid Recall@1 of a tiny randomly initialised timm ViT, trains it for a few epochs with CTL
-plus a label-smoothed cross-entropy on the BNNeck (CPU, seconds), and measures again. It publishes the
+post-pick centroid Recall@1 on the test split of a tiny randomly initialised timm ViT, trains it for a few
+epochs with CTL plus a label-smoothed cross-entropy on the BNNeck (CPU, seconds) on 80% of the training
+products, validates once on the other 20% (held out of training: the split model selection would use),
+and evaluates the trained model once on the test split. It publishes the
 dataset root (``armbench_root``) and the trained embedder (``embedder_checkpoint``, readable by
 :func:`identification.model.load_embedder`) for later steps.
 """
@@ -20,6 +22,7 @@ IMAGE_SIZE = 48
 EPOCHS = 6
 N_PRODUCTS = 60
 N_PICKS = 240
+VAL_FRACTION = 0.2
 
 
 def step(workdir: Path, seed: int, context: dict[str, Path]) -> StepResult:
@@ -46,13 +49,14 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> StepResult:
     test = load_armbench(root, "test")
     before = evaluate_armbench(test, ImageEmbedder(model, batch_size=64), "post-pick", "centroid", progress=False)
 
-    dm = ArmBenchDataModule(str(root), batch_picks=16, refs_per_product=4, augment="none", seed=seed)
+    dm = ArmBenchDataModule(str(root), batch_picks=16, refs_per_product=4, augment="none", seed=seed,
+                            val_split="held-out", val_fraction=VAL_FRACTION, val_seed=seed)
     loss = CTLCriterion(margin=0.1, distance="euclidean", negatives="random", ce_weight=1.0, label_smoothing=0.1)
     module = CTLModule(model, loss, num_classes=dm.num_classes, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
                        scheduler="cosine")
     trainer = pl.Trainer(
         max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+        enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=EPOCHS, num_sanity_val_steps=0,
         default_root_dir=workdir, deterministic=False,
     )
     start = time.perf_counter()
@@ -63,13 +67,15 @@ def step(workdir: Path, seed: int, context: dict[str, Path]) -> StepResult:
     torch.set_grad_enabled(True)
     after = evaluate_armbench(test, ImageEmbedder(model.eval(), batch_size=64), "post-pick", "centroid", progress=False)
     ckpt = save_embedder(model, workdir / "embedder.pt")
+    val = dm.last_val_report or {}
     report = {"dataset": summary, "backbone": BACKBONE, "epochs": EPOCHS, "train_seconds": round(train_s, 1),
-              "before": before, "after": after}
+              "train_products": dm.num_classes, "validation": val, "before": before, "after": after}
     write_json_atomic(workdir / "report.json", report)
     return StepResult(
         name="identification",
         figures={"recall@1_untrained": round(before["recall@1"], 3), "recall@1_trained": round(after["recall@1"], 3),
-                 "test_picks": after["picks_evaluated"], "train_s": round(train_s, 1)},
+                 "test_picks": after["picks_evaluated"], "val_recall@1_held_out": round(val.get("recall@1", 0.0), 3),
+                 "val_picks": val.get("picks_evaluated", 0), "train_s": round(train_s, 1)},
         outputs=[workdir / "report.json", ckpt],
         artifacts={"armbench_root": root, "embedder_checkpoint": ckpt},
     )

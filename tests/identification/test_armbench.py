@@ -2,11 +2,12 @@ import json
 import os
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from identification.armbench import load_armbench, load_split, read_rgb
+from identification.armbench import hold_out_products, load_armbench, load_split, read_rgb
 from vision.common.errors import UserError
 
 
@@ -96,3 +97,34 @@ def test_read_rgb_corrupt(tmp_path, armbench_root) -> None:
     assert read_rgb(trunc) is None
     (tmp_path / "z.jpg").write_bytes(b"\xff\xd8garbage")
     assert read_rgb(tmp_path / "z.jpg") is None
+
+
+def test_hold_out_products_disjoint_and_deterministic(armbench_root) -> None:
+    train, test = load_armbench(armbench_root, "train"), load_armbench(armbench_root, "test")
+    candidates = sorted({p.gt for p in train.picks})
+    part, val = hold_out_products(train, 0.2, seed=0)
+    held, trained = {p.gt for p in val.picks}, {p.gt for p in part.picks}
+    assert len(held) == max(1, round(0.2 * len(candidates))) and held <= set(candidates)
+    assert not held & trained  # held-out products never trained on ...
+    assert not held & (set(test.objects) | {p.gt for p in test.picks})  # ... and not test products
+    assert trained == set(candidates) - held
+    assert sorted(p.pick_id for p in part.picks + val.picks) == sorted(p.pick_id for p in train.picks)
+    assert not held & (set(part.objects) | set(part.references))
+    assert val.split == "held-out" and part.split == "train"
+    assert val.objects == train.objects and set(val.references) == set(train.objects)  # gallery "all"
+    _, val_h = hold_out_products(train, 0.2, seed=0, gallery="held-out")
+    assert set(val_h.objects) == held & set(train.objects)
+    # deterministic for a seed: another load, another pick order, same products and picks
+    again_part, again = hold_out_products(replace(load_armbench(armbench_root, "train"),
+                                                  picks=train.picks[::-1]), 0.2, seed=0)
+    assert {p.gt for p in again.picks} == held
+    assert {p.pick_id for p in again.picks} == {p.pick_id for p in val.picks}
+    assert len({frozenset(p.gt for p in hold_out_products(train, 0.2, s)[1].picks) for s in range(6)}) > 1
+    # at least one product held out, at least two kept for training
+    assert len({p.gt for p in hold_out_products(train, 0.01, 0)[1].picks}) == 1
+    assert len({p.gt for p in hold_out_products(train, 0.99, 0)[0].picks}) == 2
+    for bad in ({"fraction": 0.0}, {"fraction": 1.0}, {"fraction": 0.2, "gallery": "test"}):
+        with pytest.raises(UserError):
+            hold_out_products(train, seed=0, **bad)
+    with pytest.raises(UserError, match="at least 3"):
+        hold_out_products(replace(train, picks=[p for p in train.picks if p.gt in candidates[:2]]), 0.5, 0)

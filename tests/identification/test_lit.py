@@ -22,9 +22,10 @@ def _fit(root: Path, tmp_path: Path):
 
     torch.manual_seed(0)
     model = build_embedder("test_vit", embed_dim=16, neck="bnneck", img_size=32)
-    module = CTLModule(model, CTLCriterion(negatives="hardest", instance_weight=1.0, ce_weight=0.5), num_classes=12,
-                       optimizer="adamw", lr=1e-3, scheduler="cosine", freeze=["backbone.patch_embed"])
     dm = ArmBenchDataModule(str(root), batch_picks=4, refs_per_product=2, augment="trivial", eval_batch_size=16)
+    module = CTLModule(model, CTLCriterion(negatives="hardest", instance_weight=1.0, ce_weight=0.5),
+                       num_classes=dm.num_classes, optimizer="adamw", lr=1e-3, scheduler="cosine",
+                       freeze=["backbone.patch_embed"])
     trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, accelerator="cpu", logger=False, default_root_dir=tmp_path,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     with warnings.catch_warnings():
@@ -38,17 +39,18 @@ def test_fit_checkpoint_roundtrip_and_val_recall(armbench_root, tmp_path) -> Non
     module, dm, trainer = _fit(armbench_root, tmp_path)
     assert dm.image_size == 32
     assert not module.model.backbone.patch_embed.proj.weight.requires_grad
-    assert module.classifier is not None and module.classifier.out_features == 12
-    report = dm.last_val_report
+    n_train_products = len({p.gt for p in load_armbench(armbench_root, "train").picks})
+    assert module.classifier is not None and module.classifier.out_features == dm.num_classes < n_train_products
+    report = dm.last_val_report  # default validation: training products held out of training
     assert report is not None and 0.0 <= report["recall@1"] <= 1.0
+    assert report["split"] == "held-out" and report["picks_evaluated"] == len(dm.val_data.picks) > 0
     ckpt = tmp_path / "m.ckpt"
     trainer.save_checkpoint(ckpt)
     loaded = load_embedder(ckpt)  # Lightning checkpoint, weights_only
     x = torch.rand(3, 3, 32, 32)
     module.model.eval()
     torch.testing.assert_close(loaded(x), module.model(x))
-    data = load_armbench(armbench_root, "test")
-    again = evaluate_armbench(data, ImageEmbedder(loaded), "post-pick", "centroid", progress=False)
+    again = evaluate_armbench(dm.val_data, ImageEmbedder(loaded), "post-pick", "centroid", progress=False)
     assert again["recall@1"] == pytest.approx(report["recall@1"])
     save_embedder(loaded, tmp_path / "e.pt")
     torch.testing.assert_close(load_embedder(tmp_path / "e.pt")(x), loaded(x))
@@ -61,6 +63,27 @@ def test_fit_checkpoint_roundtrip_and_val_recall(armbench_root, tmp_path) -> Non
     other = CTLModule(build_embedder("resnet18", embed_dim=16, img_size=32), CTLCriterion())
     with pytest.raises(UserError, match="backbone"):
         other.on_load_checkpoint(torch.load(ckpt, weights_only=True))
+
+
+def test_datamodule_validation_splits(armbench_root) -> None:
+    from identification.lit import ArmBenchDataModule
+
+    train = load_armbench(armbench_root, "train")
+    everything = {p.gt for p in train.picks}
+    dm = ArmBenchDataModule(str(armbench_root), image_size=32, val_fraction=0.3, val_seed=1)
+    held = {p.gt for p in dm.val_data.picks}
+    trained = set(dm.train_dataloader().dataset.classes)
+    assert held and not held & trained and held | trained == everything and dm.num_classes == len(trained)
+    same = ArmBenchDataModule(str(armbench_root), val_fraction=0.3, val_seed=1, seed=7)  # training seed apart
+    assert {p.gt for p in same.val_data.picks} == held
+    seen = ArmBenchDataModule(str(armbench_root), val_split="train")
+    assert seen.num_classes == len(everything) and seen.val_data.split == "train"
+    with pytest.warns(UserWarning, match="optimistic"):
+        on_test = ArmBenchDataModule(str(armbench_root), val_split="test")
+    assert on_test.val_data.split == "test" and on_test.num_classes == len(everything)
+    for bad in ({"val_split": "val"}, {"val_fraction": 1.0}, {"val_gallery": "none"}):
+        with pytest.raises(UserError):
+            ArmBenchDataModule(str(armbench_root), **bad)
 
 
 def test_bad_checkpoints(tmp_path) -> None:
@@ -87,6 +110,7 @@ def test_every_config_instantiates(config, armbench_root, tmp_path) -> None:
     assert cli.model.model.embed_dim > 0
     assert cli.model.num_classes == cli.datamodule.num_classes > 0
     assert cli.trainer.max_epochs >= 1
+    assert cli.datamodule.val_split == "held-out" and cli.datamodule.val_data.picks  # never the test split
     with pytest.raises(UserError):
         run_lightning_cli([*args, "--model.no_such_key", "1"], run=False)
 
@@ -131,3 +155,19 @@ def test_cli_eval_and_gallery(armbench_root, tmp_path, capsys) -> None:
     save_embedder(other, tmp_path / "other.pt")
     assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", "X2", str(some),
                  "--checkpoint", str(tmp_path / "other.pt")]) == 2  # another embedder's gallery
+
+
+def test_lightning_cli_debug_anywhere(armbench_root, tmp_path, capsys) -> None:
+    from demos.cli import main
+
+    args = ["identify", "fit", "--config", str(CONFIGS[0]), "--data.root", str(armbench_root),
+            "--trainer.default_root_dir", str(tmp_path), "--model.no_such_key", "1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 2
+        assert "Traceback" not in capsys.readouterr().err
+        assert main([*args[:3], "--debug", *args[3:]]) == 2  # --debug after the subcommand
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "error: invalid training arguments" in err
+        assert main([*args, "--debug"]) == 2
+        assert "Traceback" in capsys.readouterr().err

@@ -19,6 +19,9 @@ def test_step_small(tmp_path, monkeypatch) -> None:
     report = json.loads((tmp_path / "id" / "report.json").read_text())
     assert report["before"]["picks_evaluated"] == report["after"]["picks_evaluated"] > 0
     assert result.figures["recall@1_trained"] == pytest.approx(report["after"]["recall@1"], abs=1e-3)
+    assert report["before"]["split"] == report["after"]["split"] == "test"
+    assert report["validation"]["split"] == "held-out"  # validation never on the test split
+    assert report["validation"]["picks_evaluated"] == result.figures["val_picks"] > 0
 
 
 @pytest.mark.slow
