@@ -150,14 +150,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         cfg.train.steps = args.steps
     if args.grid:
         rows, _, cols = args.grid.partition("x")
-        if not (rows.isdigit() and cols.isdigit()):
-            raise UserError(f"--grid must look like ROWSxCOLS, got {args.grid!r}")
+        if not (rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
+            raise UserError(f"--grid must look like ROWSxCOLS with positive numbers, got {args.grid!r}")
         cfg.grid = [int(rows), int(cols)]
     tile = None
     if args.tile:
         th, _, tw = args.tile.partition("x")
-        if not (th.isdigit() and tw.isdigit()):
-            raise UserError(f"--tile must look like HxW, got {args.tile!r}")
+        if not (th.isdigit() and tw.isdigit() and int(th) > 0 and int(tw) > 0):
+            raise UserError(f"--tile must look like HxW with positive numbers, got {args.tile!r}")
         tile = (int(th), int(tw))
     report = run_upscale_demo(cfg, args.out, tile=tile, int8=args.int8, overwrite=args.overwrite)
     print_table(f"upscale demo: {report['frames']} frames x{report['scale']} -> {args.out}",

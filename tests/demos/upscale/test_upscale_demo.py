@@ -71,3 +71,14 @@ def test_upscale_bad_inputs(tmp_path, capsys) -> None:
     assert main(["demo", "upscale", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"), "--grid", "2by2"]) == 2
     assert "--grid must look like ROWSxCOLS" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_upscale_zero_grid_or_tile_is_a_user_error(tmp_path, capsys) -> None:
+    """--grid 0x0 used to reach videosr and end in a ZeroDivisionError traceback."""
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    for flag, value in (("--grid", "0x0"), ("--grid", "3x0"), ("--tile", "0x16")):
+        assert main(["demo", "upscale", str(video), "--out", str(tmp_path / "o"), flag, value]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} must look like" in err and "positive" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
