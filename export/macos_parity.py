@@ -93,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3, help="random inputs per model (default 3)")
     parser.add_argument("--tolerance", type=float, default=COREML_FP16_ATOL, help="max abs error allowed")
     parser.add_argument("--report", type=Path, default=None, help="JSON report path")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
     args = parser.parse_args(argv)
     if args.bundle is not None:
+        if not (args.bundle / "manifest.json").is_file():
+            print(f"error: {args.bundle}: not an SR bundle (no manifest.json)", file=sys.stderr)
+            return 2
         pairs = _pairs_from_bundle(args.bundle)
         report_path = args.report or args.bundle.parent / f"{args.bundle.name}.macos_parity.json"
     elif args.mlpackage is not None and args.onnx is not None:
@@ -102,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_path = args.report or args.mlpackage.with_suffix(".macos_parity.json")
     else:
         print("error: give --bundle, or --mlpackage with --onnx", file=sys.stderr)
+        return 2
+    if report_path.exists() and not args.overwrite:
+        print(f"error: {report_path}: already exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     if platform.system() != "Darwin":
         print("error: Core ML predictions run only on macOS; copy the bundle to a Mac and run this there", file=sys.stderr)
@@ -115,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name] = compare_models(coreml_predict, run_onnx, shapes, args.trials, tolerance=args.tolerance)
         r = results[name]
         print(f"{name}: max abs error {r['max_abs_error']:.3g}, PSNR {r['psnr_db']} ({'ok' if r['passed'] else 'FAIL'})")
-    report_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    tmp = report_path.with_name(f".{report_path.name}.partial")
+    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(report_path)  # atomic: a crash never leaves a half-written report
     return 0 if all(r["passed"] for r in results.values()) else 1
 
 

@@ -76,3 +76,14 @@ def test_export_sam_no_verify_reaches_the_loader(tmp_path, monkeypatch, capsys) 
     base = ["export", "sam", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o")]
     assert main([*base, "--no-verify"]) == 2 and main(base) == 2
     assert seen == [False, True] and "stop here" in capsys.readouterr().err
+
+
+def test_macos_parity_refuses_existing_report_and_missing_bundle(tmp_path, capsys) -> None:
+    """The report was rewritten in place without --overwrite; a folder without manifest gave a traceback."""
+    report = tmp_path / "r.json"
+    report.write_text("{}")
+    args = ["--mlpackage", str(tmp_path / "m.mlpackage"), "--onnx", str(tmp_path / "m.onnx"), "--report", str(report)]
+    assert macos_parity.main(args) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err and report.read_text() == "{}"
+    assert macos_parity.main(["--bundle", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
