@@ -199,7 +199,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--img-size", type=int, default=224, help="embedder input side")
     parser.add_argument("--sam-encoder", action="store_true", help="also time SAM ViT-B's 1024x1024 image encoder (slow)")
     parser.add_argument("--out", type=Path, default=Path("export_bench.json"), help="JSON report")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
     args = parser.parse_args(argv)
+    from vision.common.atomic import check_can_write
+
+    check_can_write(args.out, args.overwrite)  # before minutes of timing, not after
 
     import torch
 
@@ -258,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.threads, max(3, args.iters // 5), "embedding",
             )  # fmt: skip
         report["models"] = models
-    write_json_atomic(args.out, report)
+    write_json_atomic(args.out, report, overwrite=args.overwrite)
     rows = []
     for name, m in models.items():
         rows.append(

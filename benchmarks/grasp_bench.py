@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="grasp_bench.json", help="JSON report path")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
     args = parser.parse_args(argv)
+    from vision.common.atomic import check_can_write
+
+    check_can_write(args.out, args.overwrite)  # before the timed run, not after
 
     import torch
 
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "suction_search": search,
         "machine": machine_info(),
     }
-    write_json_atomic(args.out, report)
+    write_json_atomic(args.out, report, overwrite=args.overwrite)
     print(f"grasp node: {fps:.2f} fps ({', '.join(f'{s} {v:.1f} ms' for s, v in mean.items())}); "
           f"suction search {search['speedup']:.1f}x faster than brute force; report {args.out}")
     return report

@@ -87,3 +87,20 @@ def test_macos_parity_refuses_existing_report_and_missing_bundle(tmp_path, capsy
     assert "already exists; pass --overwrite" in capsys.readouterr().err and report.read_text() == "{}"
     assert macos_parity.main(["--bundle", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_export_bench_refuses_an_existing_report_before_timing(tmp_path) -> None:
+    """The benchmark replaced its JSON report without --overwrite (after minutes of timing)."""
+    import importlib.util
+    from pathlib import Path
+
+    from vision.common.errors import UserError
+
+    spec = importlib.util.spec_from_file_location("export_bench", Path(__file__).resolve().parents[2] / "benchmarks" / "export_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    out.write_text("{}")
+    with pytest.raises(UserError, match="already exists"):
+        bench.main(["--out", str(out)])
+    assert out.read_text() == "{}"
