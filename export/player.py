@@ -257,6 +257,8 @@ def play_bundle(
     Returns the report (also written to ``out`` with suffix ``.json``): frames, wall seconds, ``fps``
     (end to end, including decode and encode) and ``model_fps`` (super-resolution only).
     """
+    if not fps > 0 or threads < 1:
+        raise UserError(f"--fps must be positive and --threads at least 1 (got {fps:g} and {threads})")
     out_path = check_can_write(out, overwrite)
     report_path = check_can_write(out_path.with_suffix(".json"), overwrite)
     if save_frames is not None:

@@ -152,6 +152,16 @@ def test_bad_options_and_manifest_overlap_are_user_errors(sr_run: Path, sr_bundl
     assert proc.returncode == 2 and "overlap" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_player_rejects_non_positive_fps(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    """--fps 0 wrote a broken 0-fps MP4 and --fps -5 raised av.error.ArgumentError."""
+    from export.player import play_bundle
+
+    for fps in (0.0, -5.0):
+        with pytest.raises(UserError, match="--fps must be positive"):
+            play_bundle(sr_bundle, sr_run / "lr", tmp_path / "o.mp4", fps=fps)
+    assert not list(tmp_path.iterdir())
+
+
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     from export.player import play_bundle
 
