@@ -89,14 +89,17 @@ def test_macos_parity_refuses_existing_report_and_missing_bundle(tmp_path, capsy
     assert "no manifest.json" in capsys.readouterr().err
 
 
-def test_export_bench_refuses_an_existing_report_before_timing(tmp_path) -> None:
-    """The benchmark replaced its JSON report without --overwrite (after minutes of timing)."""
+
+@pytest.mark.parametrize("script", ["export_bench.py", "grasp_bench.py"])
+def test_benchmarks_refuse_an_existing_report_before_timing(script: str, tmp_path) -> None:
+    """The benchmarks replaced their JSON report without --overwrite (after minutes of timing)."""
     import importlib.util
     from pathlib import Path
 
     from vision.common.errors import UserError
 
-    spec = importlib.util.spec_from_file_location("export_bench", Path(__file__).resolve().parents[2] / "benchmarks" / "export_bench.py")
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / script
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"

@@ -265,19 +265,3 @@ def test_no_verify_reaches_the_sam_loader(tmp_path, scene_bag, armbench_root, em
     assert main([*base, "--no-verify"]) == 2 and main(base) == 2
     assert seen == [False, True] and "stop here" in capsys.readouterr().err
 
-
-def test_grasp_bench_refuses_an_existing_report_before_timing(tmp_path) -> None:
-    """The benchmark replaced its JSON report without --overwrite (after minutes of timing)."""
-    import importlib.util
-    from pathlib import Path
-
-    from vision.common.errors import UserError
-
-    spec = importlib.util.spec_from_file_location("grasp_bench", Path(__file__).resolve().parents[3] / "benchmarks" / "grasp_bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = tmp_path / "bench.json"
-    out.write_text("{}")
-    with pytest.raises(UserError, match="already exists"):
-        bench.main(["--out", str(out)])
-    assert out.read_text() == "{}"
