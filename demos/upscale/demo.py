@@ -56,6 +56,28 @@ def side_by_side(panels: list[np.ndarray], labels: tuple[str, ...] = PANELS, gap
     return out
 
 
+def _retarget_paths(json_path: Path, tmp: Path, final: Path) -> None:
+    """Rewrite string values under the temporary build folder ``tmp`` to the published ``final`` folder.
+
+    The bundle manifest (``source_run``) and the playback report (``bundle``, ``lr``, ``out``) are written
+    inside the atomic build folder; without this they would name a path that no longer exists.
+    """
+    import json
+
+    prefix = str(tmp)
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and (value == prefix or value.startswith(prefix + os.sep)):
+            return str(final) + value[len(prefix):]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    write_json_atomic(json_path, fix(json.loads(json_path.read_text(encoding="utf-8"))))
+
+
 def run_upscale_demo(
     cfg: Any,
     out: str | os.PathLike[str],
@@ -152,5 +174,7 @@ def run_upscale_demo(
             "machine": machine_info(),
         }
         write_json_atomic(tmp / "report.json", report)
+        for written in (tmp / "bundle" / "manifest.json", tmp / "playback" / "stdo.json"):
+            _retarget_paths(written, tmp, Path(out))
     LOG.info("upscale demo written to %s", out)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,6 +54,11 @@ def test_upscale_demo_end_to_end(tmp_path, capsys) -> None:
     assert table["bicubic"]["psnr_rgb"] == pytest.approx(report["psnr_table"][0]["psnr_rgb"], abs=1e-6)
     for rel in ("run/report.json", "bundle/manifest.json", "playback/stdo.mp4", "comparison.mp4"):
         assert (out / rel).exists(), rel
+    # paths recorded while building point to the published folder, not the temporary build folder
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    assert Path(manifest["source_run"]) == out / "run"
+    playback = json.loads((out / "playback" / "stdo.json").read_text())
+    assert Path(playback["bundle"]) == out / "bundle" and Path(playback["out"]).is_file()
     still = cv2.imread(str(out / "comparison.png"))
     assert still.shape[1] == 3 * 96 + 2 * 4 and still.shape[0] > 64
     import av
