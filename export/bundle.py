@@ -225,6 +225,9 @@ def build_sr_bundle(
     bad = [f for f in options.formats if f not in FORMATS]
     if bad:
         raise UserError(f"unsupported export format(s) {bad} for SR models; choose from {', '.join(FORMATS)}")
+    repeated = sorted({m for m in options.methods if options.methods.count(m) > 1})
+    if repeated or not options.methods:
+        raise UserError(f"--methods must name each method once (repeated: {', '.join(repeated) or 'none given'})")
     if options.overlap is not None and options.overlap < 0:
         raise UserError(f"overlap must be 0 or more LR pixels, got {options.overlap}")
     if options.max_tile_side < 1 or (options.tile is not None and min(options.tile) < 1):

@@ -139,6 +139,7 @@ def test_bad_options_and_manifest_overlap_are_user_errors(sr_run: Path, sr_bundl
     for opts, msg in [
         (SRBundleOptions(tile=(16, 16), overlap=-3), "overlap must be 0 or more"),
         (SRBundleOptions(int8=True, calibration_tiles=0), "at least one calibration"),
+        (SRBundleOptions(methods=("single", "single")), "each method once"),  # was "<tmp>/...: already exists"
     ]:
         with pytest.raises(UserError, match=msg):
             build_sr_bundle(sr_run, tmp_path / "o", opts)
