@@ -276,6 +276,10 @@ def play_bundle(
         for index, rgb in enumerate(track(iter_frames(lr), "playing bundle")):
             if max_frames is not None and index >= max_frames:
                 break
+            if shape is not None and list(rgb.shape[:2]) != shape:
+                raise UserError(
+                    f"frame {index} is {rgb.shape[1]}x{rgb.shape[0]} but the first frame is {shape[1]}x{shape[0]}; "
+                    "all LR frames must have one size", lr)
             t0 = time.perf_counter()
             hr = player.upscale(rgb, index)
             model_seconds += time.perf_counter() - t0

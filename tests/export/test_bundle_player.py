@@ -153,7 +153,7 @@ def test_bad_options_and_manifest_overlap_are_user_errors(sr_run: Path, sr_bundl
     assert proc.returncode == 2 and "overlap" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_player_rejects_non_positive_fps(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+def test_player_rejects_bad_fps_and_mixed_frame_sizes(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     """--fps 0 wrote a broken 0-fps MP4 and --fps -5 raised av.error.ArgumentError."""
     from export.player import play_bundle
 
@@ -161,6 +161,15 @@ def test_player_rejects_non_positive_fps(sr_bundle: Path, sr_run: Path, tmp_path
         with pytest.raises(UserError, match="--fps must be positive"):
             play_bundle(sr_bundle, sr_run / "lr", tmp_path / "o.mp4", fps=fps)
     assert not list(tmp_path.iterdir())
+    # frames of two sizes were encoded into one video without a word
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    first = sorted((sr_run / "lr").iterdir())[0]
+    shutil.copy(first, mixed / "a.png")
+    cv2.imwrite(str(mixed / "b.png"), cv2.resize(cv2.imread(str(first)), (40, 20)))
+    with pytest.raises(UserError, match="all LR frames must have one size"):
+        play_bundle(sr_bundle, mixed, tmp_path / "m.mp4")
+    assert not (tmp_path / "m.mp4").exists()
 
 
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
