@@ -65,7 +65,10 @@ def string_to_counts(text: str | bytes) -> list[int]:
 
 def string_to_counts_array(text: str | bytes) -> np.ndarray:
     """:func:`string_to_counts` as an int64 array. Raises :class:`RLEError` for invalid characters."""
-    data = text.encode("ascii", errors="replace") if isinstance(text, str) else bytes(text)
+    try:
+        data = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    except UnicodeEncodeError as err:
+        raise RLEError(f"invalid character {text[err.start]!r} in RLE counts") from err
     c = np.frombuffer(data, dtype=np.uint8).astype(np.int64) - 48
     if c.size == 0:
         return np.zeros(0, np.int64)

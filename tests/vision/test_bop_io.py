@@ -156,3 +156,23 @@ def test_inference_counts_zero_proposals_and_undecodable_images(bop_copy):
     results, report = run_inference(BopDataset(bop_copy), "test", _NoProposals())
     assert results == []
     assert report["images"] == 2 and report["skipped_images"] == 1 and report["zero_proposal_images"] == 2
+
+
+def test_uncompressed_rle_results_evaluate_like_compressed(bop_root, tmp_path):
+    # COCO allows "counts" as a list of run lengths; it passed validation but crashed the evaluator.
+    from vision.masks import rle_counts
+
+    ds = BopDataset(bop_root)
+    good = _gt_results(ds)
+    plain = [dict(r, segmentation={"counts": rle_counts(rle_decode(r["segmentation"])),
+                                   "size": r["segmentation"]["size"]}) for r in good]
+    (tmp_path / "u.json").write_text(json.dumps(plain))
+    loaded = load_results(tmp_path / "u.json", categories=ds.object_ids())
+    assert [r["segmentation"] for r in loaded] == [r["segmentation"] for r in good]
+    assert evaluate_bop(ds, "test", loaded)["AP"] == pytest.approx(1.0)
+
+
+def test_targets_with_non_integer_ids_are_one_line_errors(bop_copy):
+    (bop_copy / "t.json").write_text(json.dumps([{"scene_id": "a", "im_id": 0}]))
+    with pytest.raises(UserError, match="integer ids"):
+        BopDataset(bop_copy).target_images("test", bop_copy / "t.json")

@@ -58,6 +58,8 @@ def test_uncompressed_rle_and_bad_rle():
         rle_decode({"counts": "\x7f\x7f", "size": [2, 2]})
     with pytest.raises(RLEError):
         rle_decode({"counts": "00", "size": [2]})
+    with pytest.raises(RLEError, match="invalid character"):  # non-ASCII was read as '?' (a valid digit)
+        rle_decode({"counts": "0\u00e9", "size": [1, 1]})
     with pytest.raises(RLEError):
         rle_decode({"size": [2, 2]})
 

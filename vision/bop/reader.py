@@ -198,8 +198,10 @@ class BopDataset:
         elif not Path(path).is_file() and (self.root / path).is_file():
             path = self.root / path  # a bare name such as test_targets_bop24.json is looked up in the dataset
         data = read_json(Path(path), "targets file")
-        if not isinstance(data, list) or not all(isinstance(t, dict) and "scene_id" in t and "im_id" in t for t in data):
-            raise UserError("targets file must be a list of {scene_id, im_id, ...} entries", path)
+        if not isinstance(data, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("scene_id"), int) and isinstance(t.get("im_id"), int) for t in data
+        ):
+            raise UserError("targets file must be a list of {scene_id, im_id, ...} entries with integer ids", path)
         return data
 
     def target_images(self, split: str = "test", path: Path | None = None) -> list[tuple[int, int]]:

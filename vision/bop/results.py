@@ -18,7 +18,7 @@ import numpy as np
 
 from vision.common.atomic import write_json_atomic
 from vision.common.errors import UserError, require_file
-from vision.masks import RLEError, rle_encode, rle_validate
+from vision.masks import RLEError, counts_to_string, rle_encode, rle_validate
 
 _NAME = re.compile(r"^([A-Za-z0-9\-.]+)_([A-Za-z0-9\-.]+)-([A-Za-z0-9.]+)\.json$")
 
@@ -76,7 +76,8 @@ def load_results(
     """Read and validate a results file.
 
     Every entry must have the BOP keys with the right types; ``category_id`` must be one of
-    ``categories`` (if given); ``segmentation`` must be a decodable RLE (if ``need_segmentation``).
+    ``categories`` (if given); ``segmentation`` must be a decodable RLE (if ``need_segmentation``); an
+    uncompressed RLE (``counts`` a list) is returned compressed, as pycocotools reads both.
     Violations raise :class:`UserError` naming the file and the entry index.
     """
     p = require_file(path, "results file")
@@ -108,9 +109,11 @@ def load_results(
             if "segmentation" not in r:
                 raise UserError(f"entry {i} has no 'segmentation'", p)
             try:
-                rle_validate(r["segmentation"])
+                counts = rle_validate(r["segmentation"])
             except RLEError as err:
                 raise UserError(f"entry {i}: bad RLE segmentation ({err})", p) from err
+            if isinstance(r["segmentation"]["counts"], list):  # uncompressed RLE: compress as pycocotools would
+                r["segmentation"] = {"counts": counts_to_string(counts.tolist()), "size": list(r["segmentation"]["size"])}
         elif bbox is None:
             raise UserError(f"entry {i} has no 'bbox'", p)
     return data
