@@ -9,7 +9,9 @@ Budget semantics (``train.budget``), with N = ``train.steps`` and k = ``chunks``
 - ``equal``: M0 (method ``single``) trains N steps from scratch. Every method initialised from M0 then
   gets N more optimiser steps in total: ``stdo`` N/k per chunk model, ``temporal`` N/k per segment
   model, ``stdo_joint`` N, and the control ``single_long`` continues M0 for N steps on all frames. This
-  separates the gain of chunking from the gain of simply training longer.
+  separates the gain of chunking from the gain of simply training longer. N/k is split exactly (the
+  first N mod k models get one step more), and over the segments actually made when there are fewer
+  frames than k.
 - ``per_model``: every model initialised from M0 gets N more steps (the papers' way: k chunk models
   cost k times the training of one).
 

@@ -66,6 +66,13 @@ def _segments(frames: int, k: int) -> list[np.ndarray]:
     return [s for s in np.array_split(np.arange(frames), min(k, frames)) if len(s)]
 
 
+def split_steps(total: int, parts: int) -> list[int]:
+    """``total`` optimiser steps shared by ``parts`` models: near-equal, summing exactly to ``total``
+    (the first ``total % parts`` models get one step more)."""
+    base, rest = divmod(total, parts)
+    return [base + (1 if i < rest else 0) for i in range(parts)]
+
+
 def _load_general_model(path: str, arch: str, scale: int, kwargs: dict[str, Any]) -> nn.Module:
     model = build_sr(arch, scale, **kwargs)
     state = rf.load_state_dict(Path(path))
@@ -103,7 +110,9 @@ def train_methods(cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_d
     difficulty = patch_difficulty(m0_label_model or m0, pair.lr, pair.hr, grid, cfg.eval_batch)
     labels = quantile_chunks(difficulty, k)
 
-    extra = n // k if tc.budget == "equal" else n
+    def budget(parts: int) -> list[int]:
+        """Extra steps of each of ``parts`` models started from M0 (N in total, or N each)."""
+        return split_steps(n, parts) if tc.budget == "equal" else [n] * parts
 
     def from_m0() -> nn.Module:
         return copy.deepcopy(m0) if tc.stdo_init == "m0" else new_model()
@@ -116,16 +125,19 @@ def train_methods(cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_d
         results["single_long"] = MethodResult([model], np.zeros(shape, np.uint8), 2 * n, r.seconds, [2 * n])
     if "temporal" in wanted:
         models, secs, tlabels = [], 0.0, np.zeros(shape, np.uint8)
-        for i, seg in enumerate(_segments(t_frames, k)):
+        segments = _segments(t_frames, k)
+        seg_steps = budget(len(segments))
+        for i, (seg, extra) in enumerate(zip(segments, seg_steps, strict=True)):
             model = copy.deepcopy(m0)
             r = fit(model, data, data.all_items(seg), extra, tc.finetune_lr, tc, f"temporal_{i}", tc.seed + 10 + i, work_dir)
             models.append(model)
             secs += r.seconds
             tlabels[seg] = i
-        results["temporal"] = MethodResult(models, tlabels, n + extra * len(models), secs, [n + extra] * len(models))
+        results["temporal"] = MethodResult(models, tlabels, n + sum(seg_steps), secs, [n + e for e in seg_steps])
     if "stdo" in wanted:
         models, secs = [], 0.0
-        for c in range(k):
+        chunk_steps = budget(k)
+        for c, extra in enumerate(chunk_steps):
             model = from_m0()
             items = np.argwhere(labels == c)
             lr_rate = tc.finetune_lr if tc.stdo_init == "m0" else tc.lr
@@ -133,7 +145,7 @@ def train_methods(cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_d
             models.append(model)
             secs += r.seconds
         # M0's N steps always count: its labels define the chunks even when chunk models start from scratch
-        results["stdo"] = MethodResult(models, labels.copy(), n + extra * k, secs, [base_steps + extra] * k)
+        results["stdo"] = MethodResult(models, labels.copy(), n + sum(chunk_steps), secs, [base_steps + e for e in chunk_steps])
     if "stdo_joint" in wanted:
         fracs = joint_fractions(k, tc.joint_fractions)
         rng = np.random.default_rng(tc.seed + 1000)
