@@ -176,3 +176,87 @@ def test_targets_with_non_integer_ids_are_one_line_errors(bop_copy):
     (bop_copy / "t.json").write_text(json.dumps([{"scene_id": "a", "im_id": 0}]))
     with pytest.raises(UserError, match="integer ids"):
         BopDataset(bop_copy).target_images("test", bop_copy / "t.json")
+
+
+def _toolkit_scores(ds, results, ann_type):
+    """What the BOP toolkit computes: COCO GT as its calc_gt_coco writes it (visible RLE, area = visible
+    pixels, amodal bbox_obj, ignore = visib_fract < 0.1, invisible instances left out), results through
+    pycocotools' loadRes, and the patched cocoapi that honours 'ignore' (emulated on stock pycocotools)."""
+    import contextlib
+    import copy
+    import io
+
+    import pycocotools.mask as cocomask
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    class PatchedCOCOeval(COCOeval):
+        def _prepare(self):
+            super()._prepare()  # stock: ignore := iscrowd
+            for gts in self._gts.values():
+                for g in gts:
+                    g["ignore"] = g["bop_ignore"]
+
+    images, anns, image_ids = [], [], {}
+    for scene_id, im_id in ds.target_images("test"):
+        image_ids[(scene_id, im_id)] = len(image_ids) + 1
+        images.append({"id": image_ids[(scene_id, im_id)], "height": 240, "width": 320})
+        sc = ds.scene("test", scene_id)
+        for k, (g, info) in enumerate(zip(sc.gt[im_id], sc.gt_info[im_id], strict=True)):
+            m = ds.visib_mask("test", scene_id, im_id, k)
+            if m.sum() < 1:
+                continue
+            rle = cocomask.encode(np.asfortranarray(m.astype(np.uint8)))
+            anns.append({"id": len(anns) + 1, "image_id": image_ids[(scene_id, im_id)], "category_id": g["obj_id"],
+                         "iscrowd": 0, "area": int(m.sum()), "bbox": info["bbox_obj"], "segmentation": rle,
+                         "bop_ignore": int(info["visib_fract"] < 0.1)})
+    dts = copy.deepcopy(results)
+    for d in dts:
+        d["image_id"] = image_ids[(d.pop("scene_id"), d["image_id"])]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in ds.object_ids()]}
+        coco.createIndex()
+        ev = PatchedCOCOeval(coco, coco.loadRes(dts), ann_type)
+        ev.params.imgIds = sorted(coco.getImgIds())
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    names = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small",
+             "AR_medium", "AR_large"]
+    return dict(zip(names, ev.stats.tolist(), strict=True))
+
+
+def test_scores_equal_the_bop_toolkit_path(bop_copy):
+    import cv2
+
+    # Noisy detections on the fixture: shifted masks, one barely visible GT (ignored) and one invisible GT,
+    # small-mask false positives with large boxes (the toolkit's detection area is the box area, also for segm).
+    from vision.masks import rle_encode
+
+    info_path = bop_copy / "test" / "000001" / "scene_gt_info.json"
+    info = json.loads(info_path.read_text())
+    info["0"][1]["visib_fract"] = 0.05
+    info["1"][0].update(visib_fract=0.0, px_count_visib=0)
+    info_path.write_text(json.dumps(info))
+    p = bop_copy / "test" / "000001" / "mask_visib" / "000001_000000.png"
+    cv2.imwrite(str(p), np.zeros_like(read_mask(p), dtype=np.uint8))
+    ds = BopDataset(bop_copy)
+    rng = np.random.default_rng(0)
+    results = []
+    for r in _gt_results(ds):
+        m = np.roll(rle_decode(r["segmentation"]), tuple(rng.integers(-6, 7, size=2)), axis=(0, 1))
+        results.append(dict(r, score=float(rng.choice([0.3, 0.5, 0.9])), segmentation=rle_encode(m),
+                            bbox=[int(v) + int(rng.integers(-5, 6)) for v in r["bbox"]]))
+    sc = ds.scene("test", 1)
+    results.append(make_result(1, 1, sc.gt[1][0]["obj_id"], 0.95, np.zeros((240, 320), bool), sc.gt_info[1][0]["bbox_obj"]))
+    for k in range(4):
+        m = np.zeros((240, 320), bool)
+        m[10 + 20 * k:20 + 20 * k, 10:20] = True
+        results.append(make_result(1, k % 3, 1 + k, float(rng.choice([0.3, 0.5, 0.9])), m, [0, 0, 150, 150]))
+    for ann_type in ("segm", "bbox"):
+        ours = evaluate_bop(ds, "test", results, ann_type=ann_type)
+        assert ours["gt_ignored"] >= 1 and ours["gt_not_visible"] == 1
+        toolkit = _toolkit_scores(ds, results, ann_type)
+        for key, value in toolkit.items():
+            assert ours[key] == pytest.approx(value, abs=1e-9), (ann_type, key)

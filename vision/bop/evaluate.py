@@ -4,7 +4,10 @@ As the BOP toolkit does it: only images named in the targets file are evaluated;
 comes from ``mask_visib`` and ``scene_gt_info``; a GT instance with ``visib_fract < 0.1`` is marked
 ignore (a detection matched to it counts neither way; see :mod:`vision.bop.cocoeval`); ``bbox``
 evaluation uses the amodal box ``bbox_obj`` by default. GT area (for the S/M/L ranges) is the number of
-visible mask pixels; detection area is the mask area (segm) or the box area (bbox).
+visible mask pixels; a GT instance without visible pixels is left out, as the toolkit's COCO ground truth
+does. Detection area is the box area whenever the entry has a ``bbox`` -- for segm too, since
+pycocotools' ``loadRes`` (which the toolkit calls) takes the bbox branch first -- else the mask area.
+Areas only matter for the S/M/L ranges.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def build_image_evals(
     counts = {
         "gt_instances": 0,
         "gt_ignored": 0,
+        "gt_not_visible": 0,
         "detections": 0,
         "detections_outside_targets": sum(len(v) for k, v in by_image.items() if k not in wanted),
     }
@@ -62,10 +66,15 @@ def build_image_evals(
             ignore = float(info.get("visib_fract", 1.0)) < visib_threshold
             if ann_type == "segm":
                 m = dataset.visib_mask(split, scene_id, im_id, gt_idx)
-                gt_masks.append(m)
                 area = float(m.sum())
             else:
                 area = float(info.get("px_count_visib", 0))
+            if area < 1:  # not visible at all: the BOP toolkit's COCO GT has no such instance
+                counts["gt_not_visible"] += 1
+                continue
+            if ann_type == "segm":
+                gt_masks.append(m)
+            else:
                 gt_boxes.append(info["bbox_obj"] if bbox_type == "amodal" else info["bbox_visib"])
             gts.append(EvalInstance(category=int(g["obj_id"]), area=area, ignore=ignore))
             counts["gt_ignored"] += int(ignore)
@@ -82,6 +91,9 @@ def build_image_evals(
             det_rles = [r["segmentation"] for r in dets_raw]
             det_areas = cocomask.area(det_rles) if det_rles else []
             for r, area in zip(dets_raw, det_areas, strict=True):
+                box = r.get("bbox")
+                if box:  # pycocotools loadRes: box area whenever a bbox is present
+                    area = box[2] * box[3]
                 dets.append(EvalInstance(int(r["category_id"]), float(area), float(r["score"])))
             if det_rles and gt_masks:
                 # RLE IoU in C (pycocotools); identical to mask_iou_matrix on the decoded masks, much faster
