@@ -85,8 +85,13 @@ def _load_general_model(path: str, arch: str, scale: int, kwargs: dict[str, Any]
     return model
 
 
-def train_methods(cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_dir: Path | None) -> tuple[dict[str, MethodResult], np.ndarray, np.ndarray]:
-    """Train every configured method; returns (results by method, patch PSNR of M0, chunk labels)."""
+def train_methods(
+    cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_dir: Path | None, label_model: nn.Module | None = None
+) -> tuple[dict[str, MethodResult], np.ndarray, np.ndarray]:
+    """Train every configured method; returns (results by method, patch PSNR of M0, chunk labels).
+
+    ``label_model`` labels the patches instead of M0 (default: loaded from ``cfg.general_model`` if set).
+    """
     tc = cfg.train
     n, k = tc.steps, cfg.chunks
     data = TrainData.from_frames(pair.lr, pair.hr, grid)
@@ -100,14 +105,12 @@ def train_methods(cfg: RunConfig, pair: VideoPair, grid: tuple[int, int], work_d
 
     # M0: the general model
     m0 = new_model()
-    if cfg.general_model:
-        m0_label_model = _load_general_model(cfg.general_model, cfg.model.name, cfg.scale, cfg.model.kwargs)
-    else:
-        m0_label_model = None
+    if label_model is None and cfg.general_model:
+        label_model = _load_general_model(cfg.general_model, cfg.model.name, cfg.scale, cfg.model.kwargs)
     r = fit(m0, data, data.all_items(), n, tc.lr, tc, "single", tc.seed, work_dir)
     results["single"] = MethodResult([m0], np.zeros(shape, np.uint8), n, r.seconds, [n])
 
-    difficulty = patch_difficulty(m0_label_model or m0, pair.lr, pair.hr, grid, cfg.eval_batch)
+    difficulty = patch_difficulty(label_model or m0, pair.lr, pair.hr, grid, cfg.eval_batch)
     labels = quantile_chunks(difficulty, k)
 
     def budget(parts: int) -> list[int]:
@@ -201,9 +204,20 @@ def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
         raise UserError(f"--chunks {cfg.chunks} is larger than the number of patches ({len(pair.lr) * grid[0] * grid[1]})")
     if cfg.chunks < 1:
         raise UserError(f"--chunks must be >= 1, got {cfg.chunks}")
+    # everything that can be checked before training is checked before the work folder exists
+    if cfg.chunks > 256:
+        raise UserError(f"--chunks must be <= 256, got {cfg.chunks}")
+    if "stdo_joint" in cfg.methods:
+        try:
+            joint_fractions(cfg.chunks, cfg.train.joint_fractions)
+        except ValueError as err:
+            raise UserError(f"train.{err}") from err
+    label_model = None
+    if cfg.general_model:
+        label_model = _load_general_model(cfg.general_model, cfg.model.name, cfg.scale, cfg.model.kwargs)
     work_dir = out.parent / f".{out.name}.work"
     _check_work_dir(work_dir, cfg)
-    results, difficulty, labels = train_methods(cfg, pair, grid, work_dir)
+    results, difficulty, labels = train_methods(cfg, pair, grid, work_dir, label_model)
 
     with atomic_dir(out, overwrite) as tmp:
         save_config(cfg, tmp / rf.CONFIG)

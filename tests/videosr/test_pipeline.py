@@ -142,3 +142,24 @@ def test_interrupted_run_resumes(tiny_clip: Path, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(pipeline, "fit", real_fit)
     report = pipeline.run_stdo(cfg, out)
     assert report["methods"]["single"]["steps"] == 6 and out.is_dir() and not work.exists()
+
+
+def test_bad_options_fail_before_any_training(tiny_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mistakes found only after training M0 used to leave a work folder (or end in a traceback)."""
+    import torch
+
+    import videosr.pipeline as pipeline
+    from videosr.models import build_sr
+
+    def no_training(*args: object, **kwargs: object) -> object:
+        raise AssertionError("training started before the options were validated")
+
+    monkeypatch.setattr(pipeline, "fit", no_training)
+    cfg = tmp_path / "three.yaml"
+    cfg.write_text("train: {joint_fractions: [1.0, 0.5, 0.0]}\n")
+    _fails([str(tiny_clip), "--config", str(cfg), "--chunks", "2"], tmp_path / "o1", capsys, "joint_fractions has 3 values for 2 chunks")
+    _fails([str(tiny_clip), "--grid", "16x24", "--chunks", "300"], tmp_path / "o2", capsys, "--chunks must be <= 256")
+    _fails([str(tiny_clip), "--general-model", str(tmp_path / "none.pt")], tmp_path / "o3", capsys, "does not exist")
+    torch.save(build_sr("espcn", 4, features=8, mid_features=4).state_dict(), tmp_path / "small.pt")
+    _fails([str(tiny_clip), "--general-model", str(tmp_path / "small.pt")], tmp_path / "o4", capsys, "does not match")
