@@ -134,3 +134,54 @@ def test_max_detections_per_image():
     dets = [(1, FAR, 0.9)] * 100 + [(1, A, 0.1)]
     s = _ours([([(1, A, False)], dets)])
     assert s["AR100"] == pytest.approx(0.0)
+
+
+def _patched(images):
+    """pycocotools with the BOP toolkit's patch: GT 'ignore' is honoured instead of replaced by iscrowd."""
+
+    class Patched(COCOeval):
+        def _prepare(self):
+            super()._prepare()
+            for gts in self._gts.values():
+                for g in gts:
+                    g["ignore"] = g["bop_ignore"]
+
+    gt = {"images": [{"id": i + 1} for i in range(len(images))], "annotations": [], "categories": [{"id": 1}, {"id": 2}]}
+    dts = []
+    for i, (gts, dets) in enumerate(images):
+        for c, b, ig in gts:
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i + 1, "category_id": c, "bbox": b,
+                                      "area": b[2] * b[3], "iscrowd": 0, "bop_ignore": int(ig)})
+        dts += [{"image_id": i + 1, "category_id": c, "bbox": b, "score": s} for c, b, s in dets]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        ev = Patched(coco, coco.loadRes(dts), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats
+
+
+def test_matches_patched_pycocotools_with_ignored_gt_and_tied_scores():
+    names = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", "AR10", "AR100", "AR_small",
+             "AR_medium", "AR_large"]
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        images = []
+        for _ in range(3):
+            gts = [(int(rng.integers(1, 3)), [int(v) for v in rng.integers(0, 300, 2)] + [int(v) for v in rng.integers(5, 150, 2)],
+                    bool(rng.random() < 0.3)) for _ in range(rng.integers(0, 7))]
+            dets = []
+            for c, b, _ in gts:
+                for _ in range(rng.integers(0, 3)):  # duplicates too
+                    j = rng.integers(-15, 16, size=4)
+                    dets.append((c, [b[0] + int(j[0]), b[1] + int(j[1]), max(1, b[2] + int(j[2])), max(1, b[3] + int(j[3]))],
+                                 float(rng.choice([0.2, 0.5, 0.8]))))
+            dets += [(int(rng.integers(1, 3)), [int(v) for v in rng.integers(0, 300, 2)] + [int(v) for v in rng.integers(5, 150, 2)],
+                      float(rng.choice([0.2, 0.5, 0.8]))) for _ in range(rng.integers(1, 4))]
+            images.append((gts, dets))
+        ours, patched = _ours(images), _patched(images)
+        for key, value in zip(names, patched.tolist(), strict=True):
+            assert ours[key] == pytest.approx(value, abs=1e-9), (seed, key)
