@@ -52,8 +52,14 @@ def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    g = cv2.getGaussianKernel(size, sigma, cv2.CV_64F)
-    return g @ g.T
+    """Normalised (size, size) Gaussian centred at (size-1)/2, as MATLAB ``fspecial('gaussian')``.
+
+    (``cv2.getGaussianKernel`` is not a sampled Gaussian for even sizes, used for frames under 11 px.)
+    """
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    g /= g.sum()
+    return np.outer(g, g)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, on_y: bool = True) -> float:

@@ -58,3 +58,30 @@ def test_patch_psnr_and_shave() -> None:
     sr2[0, :] = 255  # a bad top border row: shaving 1 px per patch hides it
     assert patch_psnr_shaved(sr2, hr, (2, 3), 1) == pytest.approx(48.1308036, abs=1e-6)
     assert patch_psnr_shaved(sr2, hr, (2, 3), 0) < 40
+
+
+def _ssim_brute_force(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang et al. 2004 window by window: Gaussian 11x11 (sigma 1.5, or the image size if smaller), valid
+    positions only, on BT.601 Y."""
+    x, y = rgb_to_y(a), rgb_to_y(b)
+    size = min(11, *x.shape)
+    g = np.exp(-((np.arange(size) - (size - 1) / 2) ** 2) / (2 * 1.5**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    vals = []
+    for i in range(x.shape[0] - size + 1):
+        for j in range(x.shape[1] - size + 1):
+            px, py = x[i : i + size, j : j + size], y[i : i + size, j : j + size]
+            mx, my = (w * px).sum(), (w * py).sum()
+            vx, vy = (w * (px - mx) ** 2).sum(), (w * (py - my) ** 2).sum()
+            cxy = (w * (px - mx) * (py - my)).sum()
+            vals.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2)))
+    return float(np.mean(vals))
+
+
+@pytest.mark.parametrize("shape", [(24, 30), (13, 17), (11, 11), (8, 10), (9, 6)])
+def test_ssim_matches_brute_force(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, b) == pytest.approx(_ssim_brute_force(a, b), abs=1e-12)
