@@ -16,6 +16,7 @@ Model code comes from the ``segment-anything`` package; this module adds what a 
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -197,6 +198,8 @@ def download_sam(
             verify_checkpoint(tmp, key, registry)
     except TimeoutError as err:
         raise UserError(f"download of {src} timed out after {timeout:.0f} s; fetch {ck.filename} elsewhere") from err
+    except (OSError, http.client.HTTPException) as err:  # connection reset, truncated body, disk full ...
+        raise UserError(f"download of {src} broke off ({type(err).__name__}: {err}); fetch {ck.filename} elsewhere") from err
     return target
 
 

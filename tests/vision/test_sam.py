@@ -107,3 +107,19 @@ def test_download_refused_and_local_download(tmp_path):
     with pytest.raises(UserError, match="does not match"):
         download_sam("vit_b", tmp_path / "d", registry=bad)
     assert not (tmp_path / "d" / "other.pth").exists()
+
+
+def test_download_that_breaks_off_is_one_line(tmp_path, monkeypatch):
+    import http.client
+    import io
+
+    class Broken(io.BytesIO):
+        headers = {"Content-Length": "100"}
+
+        def read(self, n=-1):
+            raise http.client.IncompleteRead(b"partial", 90)
+
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: Broken())
+    with pytest.raises(UserError, match="broke off"):
+        download_sam("vit_b", tmp_path / "d")
+    assert not list((tmp_path / "d").glob("*"))  # nothing left behind, not even the temporary file
