@@ -255,6 +255,7 @@ def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
                 "steps_per_model": res.steps_per_model if res else [],
                 "macs_per_frame": macs * (len(res.models) if method in ("stdo",) else 1) if res else 0,
                 "psnr_patch_shaved_ref": ev["psnr_patch_shaved_ref"],
+                "psnr_patch_shave_px": ev["psnr_patch_shave_px"],
                 "psnr_per_chunk": ev["psnr_per_chunk"],
                 "psnr_per_frame": ev["psnr_per_frame"],
                 "psnr_y_per_frame": ev["psnr_y_per_frame"],
@@ -288,8 +289,8 @@ def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
             "steps_m0": cfg.train.steps,
             "chunk_stats": chunk_thresholds(difficulty, labels, cfg.chunks),
             "psnr_notes": "psnr_rgb/psnr_y/ssim: mean over frames of whole stitched frames, no border shave "
-            "(ssim on BT.601 Y); psnr_patch_shaved_ref: mean per-patch RGB PSNR with `scale` px shaved "
-            "per patch, as the STDO reference code reports",
+            "(ssim on BT.601 Y); psnr_patch_shaved_ref: mean per-patch RGB PSNR with psnr_patch_shave_px "
+            "(= scale, or 0 for patches too small to shave) px shaved per patch, as the STDO reference code reports",
             "total_seconds": round(time.perf_counter() - started, 1),
             "machine": machine_info(),
         }

@@ -20,7 +20,7 @@ def evaluate_method(
     ``psnr_per_frame``, ``psnr_y_per_frame``, ``psnr_per_chunk`` (PSNR of the pooled MSE over all
     patches of each chunk, no shave) and ``psnr_patch_shaved_ref`` (mean per-patch PSNR with ``scale``
     pixels shaved per patch, the STDO reference code's number; falls back to no shave for patches too
-    small to shave).
+    small to shave: ``psnr_patch_shave_px`` says which).
     """
     per_frame, per_frame_y, ssims, shaved = [], [], [], []
     chunk_sum = np.zeros(chunks, np.float64)
@@ -43,6 +43,7 @@ def evaluate_method(
         "psnr_y": float(np.mean(per_frame_y)),
         "ssim": float(np.mean(ssims)),
         "psnr_patch_shaved_ref": float(np.mean(shaved)),
+        "psnr_patch_shave_px": shave,
         "psnr_per_chunk": [psnr_from_mse(chunk_sum[c] / chunk_n[c]) if chunk_n[c] else None for c in range(chunks)],
         "psnr_per_frame": [float(v) for v in per_frame],
         "psnr_y_per_frame": [float(v) for v in per_frame_y],

@@ -37,6 +37,7 @@ def test_report_schema_and_stdo_beats_bicubic(run_dir: Path) -> None:
     for name, m in report["methods"].items():
         assert METHOD_KEYS <= set(m), name
         assert len(m["psnr_per_frame"]) == 6 and len(m["psnr_per_chunk"]) == 2
+        assert m["psnr_patch_shave_px"] == 4  # 32x32 HR patches at x4: the reference shave applies
     b, s = report["methods"]["bicubic"], report["methods"]["stdo"]
     assert b["steps"] == 0 and b["train_seconds"] == 0 and b["params"] == 0
     assert s["psnr_rgb"] > b["psnr_rgb"]
