@@ -299,10 +299,28 @@ def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
     return report
 
 
+# options that change what is written or how fast, not what is trained: a rerun that changes them resumes
+_NOT_TRAINING = ("methods", "save_frames", "save_video", "keep_hr_max_pixels", "eval_batch")
+_NOT_TRAINING_TRAIN = ("threads", "checkpoint_every")
+
+
+def _training_key(cfg: RunConfig) -> str:
+    """The config fields that determine the trained weights, as canonical JSON."""
+    data = config_to_dict(cfg)
+    for key in _NOT_TRAINING:
+        data.pop(key, None)
+    for key in _NOT_TRAINING_TRAIN:
+        data["train"].pop(key, None)
+    return json.dumps(data, sort_keys=True)
+
+
 def _check_work_dir(work_dir: Path, cfg: RunConfig) -> None:
-    """Keep an existing work folder only if it was made by the same config (else start afresh)."""
+    """Keep an existing work folder only if it was made with the same training config (else start afresh).
+
+    Each fit is keyed by its tag, so a rerun with other ``methods`` or output options reuses what it can.
+    """
     marker = work_dir / "config.json"
-    current = json.dumps(config_to_dict(cfg), sort_keys=True)
+    current = _training_key(cfg)
     if work_dir.is_dir():
         if marker.is_file() and marker.read_text() == current:
             log.info("resuming from checkpoints in %s", work_dir)

@@ -140,9 +140,20 @@ def test_interrupted_run_resumes(tiny_clip: Path, tmp_path: Path, monkeypatch: p
         pipeline.run_stdo(cfg, out)
     work = tmp_path / ".run.work"
     assert not out.exists() and (work / "single.done.pt").is_file() and (work / "stdo_chunk0.done.pt").is_file()
+    assert calls == ["single", "stdo_chunk0", "stdo_chunk1"]
+    # mark the finished M0 so that reuse (not retraining, which is deterministic) can be seen
+    import torch
+
+    marked = {k: v + 0.25 for k, v in torch.load(work / "single.done.pt", weights_only=True).items()}
+    torch.save(marked, work / "single.done.pt")
     monkeypatch.setattr(pipeline, "fit", real_fit)
+    # options that do not change training (saved outputs, threads) keep the checkpoints
+    cfg.save_frames, cfg.train.threads = ["stdo"], 1
     report = pipeline.run_stdo(cfg, out)
     assert report["methods"]["single"]["steps"] == 6 and out.is_dir() and not work.exists()
+    for k, v in torch.load(out / "models" / "single.pt", weights_only=True).items():
+        torch.testing.assert_close(v, marked[k])
+    assert (out / "frames" / "stdo" / "000000.png").is_file()
 
 
 def test_bad_options_fail_before_any_training(tiny_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
