@@ -10,7 +10,8 @@ Layout written by :func:`build_sr_bundle` (atomically: built in a temporary fold
 
 ``manifest.json``::
 
-    {"format": "edgevision-sr-bundle", "version": 1, "arch", "scale", "tile": [th, tw], "overlap",
+    {"format": "edgevision-sr-bundle", "version": 1, "arch", "scale", "tile": [th, tw],
+     "lr_size": [h, w] (the run's LR frame size: the label map and tile plan are for it), "overlap",
      "chunks", "grid": [rows, cols], "method": main method, "methods": [...],
      "models": [{"method", "chunk", "onnx", "coreml", "sha256", "bytes", "precision"}, ...],
      "label_map", "psnr": {method: expected PSNR from the run's report}, "parity": [...],
@@ -345,6 +346,7 @@ def build_sr_bundle(
             "arch_kwargs": run.arch_kwargs,
             "scale": scale,
             "tile": [th, tw],
+            "lr_size": [int(lr_frames[0].shape[0]), int(lr_frames[0].shape[1])],
             "overlap": overlap,
             "receptive_radius": radius,
             "chunks": run.chunks,

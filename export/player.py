@@ -205,6 +205,8 @@ class SRPlayer:
                 f"tile {self.tile[0]}x{self.tile[1]} must be larger than 2 * overlap ({self.overlap} >= 0)",
                 self.bundle / MANIFEST,
             )
+        lr_size = self.manifest.get("lr_size")
+        self.lr_size: tuple[int, int] | None = None if lr_size is None else (int(lr_size[0]), int(lr_size[1]))
         self.input_name = self.manifest.get("input_name", "lr")
         self.sessions = [make_session(self.bundle / m["onnx"], self.threads) for m in entries]
         self.runners: list[TileRunner] = [self._runner(s) for s in self.sessions]
@@ -221,6 +223,18 @@ class SRPlayer:
             return session.run(None, {name: tile})[0]
 
         return run
+
+    def check_size(self, hw: tuple[int, int], source: str | os.PathLike[str]) -> None:
+        """Refuse LR frames of another size than the run's (the label map and tile plan were made for it).
+
+        Bundles written before ``lr_size`` was recorded in the manifest are not checked.
+        """
+        if self.lr_size is not None and tuple(hw) != self.lr_size:
+            raise UserError(
+                f"LR frames are {hw[1]}x{hw[0]} but the bundle was made for {self.lr_size[1]}x{self.lr_size[0]} "
+                "LR frames (its label map and tiles fit that size)",
+                source,
+            )
 
     def upscale(self, rgb: np.ndarray, index: int) -> np.ndarray:
         """Super-resolve frame ``index``: RGB uint8 (h, w, 3) -> RGB uint8 (s*h, s*w, 3)."""
@@ -276,6 +290,8 @@ def play_bundle(
         for index, rgb in enumerate(track(iter_frames(lr), "playing bundle")):
             if max_frames is not None and index >= max_frames:
                 break
+            if shape is None:
+                player.check_size((int(rgb.shape[0]), int(rgb.shape[1])), lr)
             if shape is not None and list(rgb.shape[:2]) != shape:
                 raise UserError(
                     f"frame {index} is {rgb.shape[1]}x{rgb.shape[0]} but the first frame is {shape[1]}x{shape[0]}; "

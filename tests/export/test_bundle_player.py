@@ -172,6 +172,21 @@ def test_player_rejects_bad_fps_and_mixed_frame_sizes(sr_bundle: Path, sr_run: P
     assert not (tmp_path / "m.mp4").exists()
 
 
+def test_player_refuses_lr_of_another_size_than_the_run(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    """The label map and tile plan are for the run's 56x40 LR: other sizes were played silently."""
+    from export.player import play_bundle
+
+    assert json.loads((sr_bundle / "manifest.json").read_text())["lr_size"] == [40, 56]
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in sorted((sr_run / "lr").iterdir()):
+        cv2.imwrite(str(other / f.name), cv2.resize(cv2.imread(str(f)), (64, 48)))
+    with pytest.raises(UserError, match="64x48 but the bundle was made for 56x40") as err:
+        play_bundle(sr_bundle, other, tmp_path / "o.mp4")
+    assert str(other) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.json").exists()
+
+
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     from export.player import play_bundle
 
