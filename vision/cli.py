@@ -70,6 +70,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
     log = get_logger("vision.detect")
     images = _list_images(args.input)
+    if args.depth is not None and not args.depth.exists():
+        raise UserError("--depth file or folder does not exist", args.depth)
+    if not args.depth_scale > 0:
+        raise UserError(f"--depth-scale must be > 0, got {args.depth_scale}")
     check_can_write(args.out, args.overwrite)
     from vision.common.config import save_config
     from vision.config import resolve_detect_config
@@ -99,6 +103,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                 dpath = args.depth if args.depth.is_file() else args.depth / (path.stem + ".png")
                 if dpath.is_file():
                     depth = read_image(dpath, cv2.IMREAD_UNCHANGED).astype(np.float32) * args.depth_scale
+                    if depth.shape != rgb.shape[:2]:
+                        raise UserError(f"depth image is {depth.shape}, expected a single channel of {rgb.shape[:2]} "
+                                        f"like {path.name}", dpath)
             res = detector.detect(rgb, depth, targets=targets)
             ann = draw_detections(rgb, res.detections)
             cv2.imwrite(str(tmp / "annotated" / f"{path.stem}.png"), cv2.cvtColor(ann, cv2.COLOR_RGB2BGR))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vision.common.config import config_to_dict, load_config
+from vision.common.errors import UserError
 
 
 @dataclass
@@ -46,6 +47,8 @@ class DetectConfig:
             raise ValueError("min_area >= 0, 0 < max_area_fraction <= 1 and crop_pad >= 0 are required")
         if self.max_instances < 1 or self.max_detections < 1 or self.top_k < 1:
             raise ValueError("max_instances, max_detections and top_k must be >= 1")
+        if not 0 <= self.nms_iou <= 1 or not (self.proposal_nms_iou is None or 0 <= self.proposal_nms_iou <= 1):
+            raise ValueError("nms_iou and proposal_nms_iou must be in [0, 1]")
 
 
 # CLI flag name -> (section, field); section None = top level of DetectConfig
@@ -76,7 +79,14 @@ def resolve_detect_config(args: argparse.Namespace, command_defaults: dict[str, 
             setattr(cfg.segmenter if section else cfg, name, value)
     if getattr(args, "no_verify", False):
         cfg.segmenter.verify = False
-    DetectConfig.__post_init__(cfg)
+    try:
+        DetectConfig.__post_init__(cfg)
+    except ValueError as err:  # a flag out of range: one line, like a bad YAML value
+        raise UserError(f"invalid detector settings: {err}") from err
+    from vision.sam import AMG_PRESETS
+
+    if cfg.segmenter.sam_preset not in AMG_PRESETS:  # checked even when the classical segmenter runs
+        raise UserError(f"unknown SAM preset {cfg.segmenter.sam_preset!r}; choose one of {', '.join(AMG_PRESETS)}")
     return cfg
 
 

@@ -132,3 +132,28 @@ def test_every_vision_config_loads_and_flags_override(tmp_path):
     bad.write_text("min_aera: 3\n")
     with pytest.raises(UserError, match="unknown key 'min_aera'"):
         resolve_detect_config(argparse.Namespace(config=bad))
+
+
+def test_detect_bad_flags_are_one_line_errors(bop_root, embedder_ckpt, tmp_path, capsys):
+    # out-of-range flags ended in ValueError tracebacks, or were silently accepted (--nms-iou 7, unknown preset,
+    # a --depth path that does not exist, an RGB image given as depth)
+    from vision.bop.infer import build_identifier
+    from vision.bop.reader import BopDataset
+    from vision.pipeline import load_identifier
+
+    ident = load_identifier(embedder_ckpt)
+    ident, _ = build_identifier(BopDataset(bop_root), "static", ident.embedder)
+    gallery = tmp_path / "gallery"
+    ident.gallery.save(gallery)
+    image = bop_root / "test" / "000001" / "rgb" / "000000.png"
+    base = ["detect", str(image), "--gallery", str(gallery), "--checkpoint", str(embedder_ckpt), "--out", str(tmp_path / "d")]
+    cases = [(["--max-instances", "0"], "max_instances"), (["--top-k", "0"], "top_k"), (["--min-area", "-5"], "min_area"),
+             (["--nms-iou", "7"], "nms_iou"), (["--sam-preset", "nope"], "unknown SAM preset 'nope'"),
+             (["--depth", str(tmp_path / "none")], "--depth file or folder does not exist"),
+             (["--depth", str(image)], "single channel"), (["--depth-scale", "0"], "--depth-scale")]
+    for extra, message in cases:
+        capsys.readouterr()
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, (extra, err)
+        assert not (tmp_path / "d").exists()
