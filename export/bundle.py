@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from export.parity import FP32_ATOL, INT8_MAX_PSNR_DROP_DB
+from export.parity import FP32_ATOL, INT8_MAX_PSNR_DROP_DB, INT8_MIN_PSNR_VS_FP32_DB
 from export.player import BUNDLE_FORMAT, MANIFEST, iter_frames
 from vision.common.atomic import atomic_dir, write_json_atomic
 from vision.common.errors import UserError
@@ -59,7 +59,11 @@ class SRBundleOptions:
             (:func:`onnx_receptive_radius`; then tiling is seamless by construction).
         int8: also write INT8 QDQ models (calibrated on the run's own LR tiles).
         quant_preset / per_channel / calibrate_method / calibration_tiles: see :mod:`export.quantize`.
-        max_psnr_drop_db: INT8 models losing more PSNR vs HR than this fail the export.
+        max_psnr_drop_db: INT8 models losing more PSNR vs HR than this fail the export (gate
+            ``psnr_drop_vs_hr``, used when the run kept HR frames).
+        min_int8_psnr_vs_fp32_db: without HR frames, INT8 models whose output is further than this
+            PSNR from the FP32 model's output fail the export (gate ``psnr_int8_vs_fp32_floor``; see
+            :data:`export.parity.INT8_MIN_PSNR_VS_FP32_DB` for why 40 dB).
         coreml_compression: ``"none"``, ``"int8"`` or ``"palettize8"`` (see :mod:`export.coreml`).
         parity_atol: FP32 ONNX vs PyTorch max abs error allowed.
         seed: RNG seed for calibration/validation tile sampling.
@@ -77,6 +81,7 @@ class SRBundleOptions:
     calibration_tiles: int = 16
     validation_tiles: int = 8
     max_psnr_drop_db: float = INT8_MAX_PSNR_DROP_DB
+    min_int8_psnr_vs_fp32_db: float = INT8_MIN_PSNR_VS_FP32_DB
     coreml_compression: str = "none"
     parity_atol: float = FP32_ATOL
     threads: int = 2
@@ -207,7 +212,8 @@ def build_sr_bundle(
 
     Every FP32 model passes a PyTorch vs ONNX Runtime parity check on LR tiles of the video
     (max abs error <= ``options.parity_atol``); INT8 models must keep their PSNR drop vs HR within
-    ``options.max_psnr_drop_db`` when the run kept HR frames (otherwise only PSNR vs FP32 is recorded).
+    ``options.max_psnr_drop_db`` when the run kept HR frames, otherwise their PSNR vs the FP32 output
+    must reach ``options.min_int8_psnr_vs_fp32_db`` (the gate used is recorded per model as ``gate``).
     Any failure raises :class:`UserError` and leaves nothing at ``out``.
     """
     import onnx
@@ -328,13 +334,7 @@ def build_sr_bundle(
                     scale,
                     options,
                 )
-                quant[stem] = cost
-                drop = cost["psnr_drop_db"]
-                if drop is not None and drop > options.max_psnr_drop_db:
-                    raise UserError(
-                        f"{stem}: INT8 loses {drop:.2f} dB PSNR vs FP32 (allowed {options.max_psnr_drop_db} dB); "
-                        "try --quant-preset qnn_u16, --calibrate-method percentile or more calibration tiles"
-                    )
+                quant[stem] = _int8_gate(stem, cost, options)
                 entries.append(_entry(tmp, method, index, int8_path, None, "int8"))
         if overlap < radius:
             log.warning("overlap %d < receptive-field radius %d: tile borders may differ slightly", overlap, radius)
@@ -369,6 +369,8 @@ def build_sr_bundle(
                 "calibrate_method": options.calibrate_method,
                 "calibration_tiles": options.calibration_tiles,
                 "max_psnr_drop_db": options.max_psnr_drop_db,
+                "min_int8_psnr_vs_fp32_db": options.min_int8_psnr_vs_fp32_db,
+                "gate": "psnr_drop_vs_hr" if hr_frames else "psnr_int8_vs_fp32_floor",
                 "cost": quant,
             }
             if options.int8
@@ -415,6 +417,31 @@ def _entry(root: Path, method: str, chunk: int, onnx_path: Path, coreml_rel: str
         "bytes": onnx_path.stat().st_size,
         "precision": precision,
     }
+
+
+def _int8_gate(stem: str, cost: dict[str, Any], options: SRBundleOptions) -> dict[str, Any]:
+    """Enforce the INT8 accuracy gate on ``cost`` (from :func:`_int8_cost`); returns it with ``gate``/``passed``.
+
+    With HR (``psnr_drop_db`` known): gate ``psnr_drop_vs_hr``, drop <= ``max_psnr_drop_db``. Without:
+    gate ``psnr_int8_vs_fp32_floor``, ``psnr_int8_vs_fp32 >= min_int8_psnr_vs_fp32_db``.
+    """
+    hint = "try --quant-preset qnn_u16, --calibrate-method percentile or more calibration tiles"
+    drop = cost["psnr_drop_db"]
+    if drop is not None:
+        cost = {**cost, "gate": "psnr_drop_vs_hr", "limit_db": options.max_psnr_drop_db}
+        if drop > options.max_psnr_drop_db:
+            raise UserError(
+                f"{stem}: INT8 loses {drop:.2f} dB PSNR vs FP32 (allowed {options.max_psnr_drop_db} dB); {hint}"
+            )
+        return cost
+    vs_fp32 = cost["psnr_int8_vs_fp32"]
+    cost = {**cost, "gate": "psnr_int8_vs_fp32_floor", "limit_db": options.min_int8_psnr_vs_fp32_db}
+    if vs_fp32 < options.min_int8_psnr_vs_fp32_db:
+        raise UserError(
+            f"{stem}: INT8 output is only {vs_fp32:.2f} dB PSNR from the FP32 output (the run kept no HR frames; "
+            f"at least {options.min_int8_psnr_vs_fp32_db} dB required); {hint}"
+        )
+    return cost
 
 
 def _int8_cost(

@@ -41,6 +41,7 @@ def _cmd_export_sr(args: argparse.Namespace) -> int:
         calibrate_method=args.calibrate_method,
         calibration_tiles=args.calibration_tiles,
         max_psnr_drop_db=args.max_psnr_drop,
+        min_int8_psnr_vs_fp32_db=args.min_int8_psnr_vs_fp32,
         coreml_compression=args.coreml_compression,
         threads=args.threads,
         seed=args.seed,
@@ -159,6 +160,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     sr.add_argument("--calibrate-method", default="minmax", choices=("minmax", "percentile", "entropy"), help="calibration")
     sr.add_argument("--calibration-tiles", type=int, default=16, help="LR tiles used to calibrate each INT8 model")
     sr.add_argument("--max-psnr-drop", type=float, default=0.5, help="fail if INT8 loses more PSNR (dB) vs HR")
+    sr.add_argument(
+        "--min-int8-psnr-vs-fp32", type=float, default=40.0,
+        help="when the run kept no HR frames: fail if INT8 output is fewer dB PSNR from the FP32 output",
+    )
     sr.add_argument("--coreml-compression", default="none", choices=("none", "int8", "palettize8"), help="Core ML weights")
     sr.add_argument("--threads", type=int, default=2, help="onnxruntime threads for checks")
     sr.add_argument("--seed", type=int, default=0, help="tile sampling seed")

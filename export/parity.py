@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 FP32_ATOL = 1e-4
 INT8_MAX_PSNR_DROP_DB = 0.5
+#: Fallback INT8 SR gate when the run kept no HR frames: PSNR of the INT8 output vs the FP32 output (dB).
+#: INT8 error is roughly independent of the model's own error, so MSE_int8 ~ MSE_fp32 + MSE_q and the drop
+#: vs HR is ``10 log10(1 + MSE_q / MSE_fp32)``; 40 dB vs FP32 keeps that drop <= 0.5 dB for any model
+#: whose FP32 PSNR vs HR is <= 30.9 dB (every 4x video SR model on real content).
+INT8_MIN_PSNR_VS_FP32_DB = 40.0
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:

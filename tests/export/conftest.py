@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -64,6 +65,12 @@ def write_run(root: Path, chunks: int = 2, with_hr: bool = True) -> Path:
     save_models(root / "models", "espcn", SCALE, first.arch_kwargs, GRID, chunks, models)
     write_json_atomic(root / "report.json", {"methods": {"stdo": {"psnr_rgb": 30.5}, "single": {"psnr_rgb": 29.0}}})
     return root
+
+
+@pytest.fixture
+def make_sr_run() -> Callable[..., Path]:
+    """:func:`write_run` itself (for tests that need a run folder of another shape)."""
+    return write_run
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -71,8 +72,10 @@ def test_manifest_lists_models_hashes_and_expected_psnr(sr_bundle: Path, sr_run:
     assert read_label_map(sr_bundle / "labels.bin").labels.tolist() == read_label_map(sr_run / "labels.bin").labels.tolist()
     for p in manifest["parity"]:
         assert p["passed"] and p["max_abs_error"] <= 1e-4 and p["dcr"]["depth_to_space_converted"] == 1
+    assert manifest["quantization"]["gate"] == "psnr_drop_vs_hr"
     for cost in manifest["quantization"]["cost"].values():
         assert cost["psnr_drop_db"] is not None and cost["psnr_drop_db"] <= 0.5
+        assert cost["gate"] == "psnr_drop_vs_hr" and cost["limit_db"] == 0.5
         assert cost["psnr_int8_vs_fp32"] > 30
 
 
@@ -235,6 +238,21 @@ def test_int8_tolerance_failure_is_a_user_error(sr_run: Path, tmp_path: Path) ->
     with pytest.raises(UserError, match="INT8 loses"):
         build_sr_bundle(sr_run, tmp_path / "b", options)
     assert not (tmp_path / "b").exists()
+
+
+def test_int8_without_hr_is_gated_on_psnr_vs_fp32(make_sr_run: Callable[..., Path], tmp_path: Path) -> None:
+    """Without HR frames the INT8 gate was skipped: a badly quantized model shipped silently."""
+    run = make_sr_run(tmp_path / "run", with_hr=False)
+    base = {"methods": ("single",), "tile": (16, 24), "int8": True, "calibration_tiles": 2, "validation_tiles": 2}
+    with pytest.raises(UserError, match=r"only \d+\.\d+ dB PSNR from the FP32 output.*at least 100"):
+        build_sr_bundle(run, tmp_path / "bad", SRBundleOptions(**base, min_int8_psnr_vs_fp32_db=100.0))
+    assert not (tmp_path / "bad").exists()
+    manifest = build_sr_bundle(run, tmp_path / "ok", SRBundleOptions(**base))
+    quant = manifest["quantization"]
+    assert quant["gate"] == "psnr_int8_vs_fp32_floor" and quant["min_int8_psnr_vs_fp32_db"] == 40.0
+    cost = quant["cost"]["single_0"]
+    assert cost["gate"] == "psnr_int8_vs_fp32_floor" and cost["psnr_drop_db"] is None
+    assert cost["psnr_int8_vs_fp32"] >= cost["limit_db"] == 40.0
 
 
 @pytest.mark.parametrize(
