@@ -205,7 +205,10 @@ def _cmd_bop_infer(args: argparse.Namespace) -> int:
 def _cmd_bop_fixture(args: argparse.Namespace) -> int:
     from vision.bop.fixture import generate_bop
     from vision.common.atomic import atomic_dir
+    from vision.common.errors import UserError
 
+    if args.objects < 1 or args.scenes < 1 or args.images < 1:
+        raise UserError(f"--objects, --scenes and --images must be >= 1, got {args.objects}, {args.scenes}, {args.images}")
     with atomic_dir(args.out, args.overwrite) as tmp:
         summary = generate_bop(tmp, n_objects=args.objects, n_scenes=args.scenes, images_per_scene=args.images,
                                seed=args.seed)

@@ -157,3 +157,13 @@ def test_detect_bad_flags_are_one_line_errors(bop_root, embedder_ckpt, tmp_path,
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, (extra, err)
         assert not (tmp_path / "d").exists()
+
+
+def test_bop_fixture_counts_below_one_are_one_line_errors(tmp_path, capsys):
+    # --objects 0 was a ValueError traceback; --scenes 0 / --images -1 wrote a dataset without images
+    for flag in ("--objects", "--scenes", "--images"):
+        capsys.readouterr()
+        assert main(["bop", "fixture", "--out", str(tmp_path / "fx"), flag, "0"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "must be >= 1" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "fx").exists()
