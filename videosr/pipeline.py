@@ -107,7 +107,7 @@ def train_methods(
     m0 = new_model()
     if label_model is None and cfg.general_model:
         label_model = _load_general_model(cfg.general_model, cfg.model.name, cfg.scale, cfg.model.kwargs)
-    r = fit(m0, data, data.all_items(), n, tc.lr, tc, "single", tc.seed, work_dir)
+    r = fit(m0, data, data.all_items(), n, tc.lr, tc, "single", tc.seed, work_dir, label="M0 (single)")
     results["single"] = MethodResult([m0], np.zeros(shape, np.uint8), n, r.seconds, [n])
 
     difficulty = patch_difficulty(label_model or m0, pair.lr, pair.hr, grid, cfg.eval_batch)
@@ -124,7 +124,7 @@ def train_methods(
     wanted = set(cfg.methods)
     if "single_long" in wanted:
         model = copy.deepcopy(m0)
-        r = fit(model, data, data.all_items(), n, tc.finetune_lr, tc, "single_long", tc.seed + 1, work_dir)
+        r = fit(model, data, data.all_items(), n, tc.finetune_lr, tc, "single_long", tc.seed + 1, work_dir, label="single_long")
         results["single_long"] = MethodResult([model], np.zeros(shape, np.uint8), 2 * n, r.seconds, [2 * n])
     if "temporal" in wanted:
         models, secs, tlabels = [], 0.0, np.zeros(shape, np.uint8)
@@ -132,7 +132,8 @@ def train_methods(
         seg_steps = budget(len(segments))
         for i, (seg, extra) in enumerate(zip(segments, seg_steps, strict=True)):
             model = copy.deepcopy(m0)
-            r = fit(model, data, data.all_items(seg), extra, tc.finetune_lr, tc, f"temporal_{i}", tc.seed + 10 + i, work_dir)
+            r = fit(model, data, data.all_items(seg), extra, tc.finetune_lr, tc, f"temporal_{i}", tc.seed + 10 + i, work_dir,
+                    label=f"temporal segment {i}")
             models.append(model)
             secs += r.seconds
             tlabels[seg] = i
@@ -144,7 +145,7 @@ def train_methods(
             model = from_m0()
             items = np.argwhere(labels == c)
             lr_rate = tc.finetune_lr if tc.stdo_init == "m0" else tc.lr
-            r = fit(model, data, items, extra, lr_rate, tc, f"stdo_chunk{c}", tc.seed + 100 + c, work_dir)
+            r = fit(model, data, items, extra, lr_rate, tc, f"stdo_chunk{c}", tc.seed + 100 + c, work_dir, label=f"stdo chunk {c}")
             models.append(model)
             secs += r.seconds
         # M0's N steps always count: its labels define the chunks even when chunk models start from scratch
@@ -160,7 +161,7 @@ def train_methods(
                 parts.append(items[rng.choice(len(items), keep, replace=False)])
         items = np.concatenate(parts) if parts else np.argwhere(labels == 0)
         model = copy.deepcopy(m0)
-        r = fit(model, data, items, n, tc.finetune_lr, tc, "stdo_joint", tc.seed + 2000, work_dir)
+        r = fit(model, data, items, n, tc.finetune_lr, tc, "stdo_joint", tc.seed + 2000, work_dir, label="stdo_joint")
         results["stdo_joint"] = MethodResult([model], np.zeros(shape, np.uint8), 2 * n, r.seconds, [2 * n])
     if "single" not in wanted:
         results.pop("single")

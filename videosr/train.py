@@ -15,6 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -72,6 +73,29 @@ class _StartStep(pl.Callback):
         self.step = int(trainer.global_step)
 
 
+class StepProgressBar(pl.callbacks.RichProgressBar):
+    """Lightning's rich bar naming the model being trained and counting optimiser steps of the fit.
+
+    Training runs ``max_steps`` on an infinite sampler, so the stock bar's "Epoch 0/-2" says nothing;
+    this one shows e.g. ``stdo chunk 1 ━━━━  120/400`` (steps from the start of the fit, also after a
+    resume from a checkpoint).
+    """
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.label = label
+
+    @property
+    def total_train_batches(self) -> int | float:
+        return self.trainer.max_steps
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return self.label
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, trainer.global_step - 1)
+
+
 def fit(
     model: nn.Module,
     data: TrainData,
@@ -82,8 +106,12 @@ def fit(
     tag: str,
     seed: int,
     work_dir: Path | None = None,
+    label: str | None = None,
 ) -> FitResult:
-    """Train ``model`` in place for ``steps`` optimiser steps on crops around ``items`` patches."""
+    """Train ``model`` in place for ``steps`` optimiser steps on crops around ``items`` patches.
+
+    ``label`` names the fit on the progress bar (default ``tag``).
+    """
     if work_dir is not None:
         done_pt, done_json = work_dir / f"{tag}.done.pt", work_dir / f"{tag}.done.json"
         if done_pt.is_file() and done_json.is_file():
@@ -98,6 +126,8 @@ def fit(
     loader = DataLoader(sampler, batch_size=None, num_workers=0)
     start_step = _StartStep()
     callbacks: list[pl.Callback] = [start_step]
+    if progress_enabled():
+        callbacks.append(StepProgressBar(label or tag))
     ckpt_path = None
     if work_dir is not None:
         ckdir = work_dir / tag

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from videosr.config import TrainConfig
@@ -45,3 +46,30 @@ def test_items_select_patches() -> None:
     items = data.all_items(np.array([1]))
     assert items.shape == (6, 3) and set(items[:, 0]) == {1}
     assert data.all_items().shape == (18, 3)
+
+
+def test_progress_bar_names_the_model_and_counts_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stock bar showed 'Epoch 0/-2' (max_steps on an infinite sampler)."""
+    import io
+
+    import videosr.train as train
+
+    buf = io.StringIO()
+    console = {"file": buf, "force_terminal": True, "width": 150, "color_system": None}
+    monkeypatch.setenv("EDGEVISION_NO_PROGRESS", "0")
+    bar = train.StepProgressBar
+    monkeypatch.setattr(train, "StepProgressBar", lambda label: bar(label, console_kwargs=console))
+    data = _data()
+    cfg = TrainConfig(steps=8, batch_size=4, crop=8, checkpoint_every=4)
+    fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 8, 1e-3, cfg, "c1", 0, tmp_path,
+        label="stdo chunk 1")
+    shown = buf.getvalue()
+    assert "stdo chunk 1" in shown and "8/8" in shown and "Epoch" not in shown and "-2" not in shown
+    # resumed from the step-8 checkpoint: the bar counts the fit's steps, not the steps of this process
+    (tmp_path / "c1.done.pt").unlink()
+    (tmp_path / "c1.done.json").unlink()
+    buf.seek(0)
+    buf.truncate()
+    resumed = fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 12, 1e-3, cfg, "c1", 0, tmp_path)
+    assert resumed.resumed_from == 8
+    assert "c1" in buf.getvalue() and "12/12" in buf.getvalue() and "4/4" not in buf.getvalue()
