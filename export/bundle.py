@@ -223,7 +223,7 @@ def build_sr_bundle(
     from export.onnx import export_onnx, save_checked
     from export.parity import check_parity
     from export.pixelshuffle import convert_depth_to_space_dcr, depth_to_space_modes
-    from export.quantize import quantize_onnx, sr_calibration_tiles
+    from export.quantize import quantize_onnx, sr_calibration_tiles, sr_tile_origins, sr_tiles_at
     from export.runtime import make_session
     from export.tiling import choose_tile
     from videosr.metadata import read_label_map
@@ -286,8 +286,8 @@ def build_sr_bundle(
             overlap = radius if options.overlap is None else int(options.overlap)
             if th <= 2 * overlap or tw <= 2 * overlap:
                 raise UserError(f"tile {th}x{tw} is too small for an overlap of {overlap} LR pixels (needs > 2*overlap)")
-            labels = label_map.labels if method == "stdo" else None
-            val_tiles = sr_calibration_tiles(lr_frames, (th, tw), options.validation_tiles, rng_seed + 1, labels, index)
+            sampling = _tile_sampling(method, index, counts[method], label_map.labels)
+            val_tiles = sr_calibration_tiles(lr_frames, (th, tw), options.validation_tiles, rng_seed + 1, **sampling)
             report = check_parity(
                 model,
                 fp32_path,
@@ -315,7 +315,8 @@ def build_sr_bundle(
                 coreml_rel = pkg.relative_to(tmp).as_posix()
             entries.append(_entry(tmp, method, index, fp32_path, coreml_rel, "fp32"))
             if options.int8:
-                calib = sr_calibration_tiles(lr_frames, (th, tw), options.calibration_tiles, rng_seed, labels, index)
+                calib_origins = sr_tile_origins(lr_frames, (th, tw), options.calibration_tiles, rng_seed, **sampling)
+                calib = sr_tiles_at(lr_frames, calib_origins, (th, tw))
                 int8_path = quantize_onnx(
                     fp32_path,
                     models_dir / f"{stem}_int8.onnx",
@@ -325,15 +326,17 @@ def build_sr_bundle(
                     per_channel=options.per_channel,
                     calibrate_method=options.calibrate_method,
                 )
+                val_origins = sr_tile_origins(lr_frames, (th, tw), options.validation_tiles, rng_seed + 2, **sampling)
                 cost = _int8_cost(
                     make_session(fp32_path, options.threads),
                     make_session(int8_path, options.threads),
                     lr_frames,
                     hr_frames,
+                    val_origins,
                     (th, tw),
                     scale,
-                    options,
                 )
+                cost["calibration_origins"] = calib_origins.tolist()
                 quant[stem] = _int8_gate(stem, cost, options)
                 entries.append(_entry(tmp, method, index, int8_path, None, "int8"))
         if overlap < radius:
@@ -444,36 +447,47 @@ def _int8_gate(stem: str, cost: dict[str, Any], options: SRBundleOptions) -> dic
     return cost
 
 
+def _tile_sampling(method: str, index: int, models: int, grid_labels: np.ndarray) -> dict[str, Any]:
+    """Where model ``index`` of ``method`` draws its calibration/validation tiles (kwargs of sr_tile_origins).
+
+    ``stdo``: tiles centred on the patches the label map gives to chunk ``index``; ``temporal`` (several
+    models): frames of its own segment (``np.array_split`` of the label map's frames, as the player
+    splits them); other methods: anywhere in the video.
+    """
+    if method == "stdo":
+        return {"grid_labels": grid_labels, "label": index}
+    if method == "temporal" and models > 1:
+        return {"frame_indices": np.array_split(np.arange(len(grid_labels)), models)[index].tolist()}
+    return {}
+
+
 def _int8_cost(
     fp32_session: Any,
     int8_session: Any,
     lr_frames: list[np.ndarray],
     hr_frames: _HRFrames,
+    origins: np.ndarray,
     tile: tuple[int, int],
     scale: int,
-    options: SRBundleOptions,
 ) -> dict[str, Any]:
-    """INT8 vs FP32 (and vs HR when the run kept it) on random validation tiles of the video."""
-    from export.quantize import sr_quantization_cost
+    """INT8 vs FP32 (and vs HR when the run kept it) on validation tiles at ``origins`` (N, 3) ``(t, y0, x0)``.
+
+    The origins come from :func:`export.quantize.sr_tile_origins` with the model's own sampling
+    (:func:`_tile_sampling`); they are recorded as ``validation_origins``.
+    """
+    from export.quantize import sr_quantization_cost, sr_tiles_at
 
     th, tw = tile
-    fp32_out, int8_out, hr_out = [], [], []
-    rng = np.random.default_rng(options.seed + 2)
     h, w = lr_frames[0].shape[:2]
-    for _ in range(options.validation_tiles):
-        t = int(rng.integers(len(lr_frames)))
-        y0 = int(rng.integers(0, max(1, h - th + 1)))
-        x0 = int(rng.integers(0, max(1, w - tw + 1)))
-        crop = lr_frames[t][y0 : y0 + th, x0 : x0 + tw]
-        if crop.shape[:2] != (th, tw):
-            crop = np.pad(crop, ((0, th - crop.shape[0]), (0, tw - crop.shape[1]), (0, 0)), mode="edge")
-        x = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        hh, ww = min(h, th) * scale, min(w, tw) * scale
-        fp32_out.append(fp32_session.run(None, {"lr": x})[0][0, :, :hh, :ww])
-        int8_out.append(int8_session.run(None, {"lr": x})[0][0, :, :hh, :ww])
+    hh, ww = min(h, th) * scale, min(w, tw) * scale
+    fp32_out, int8_out, hr_out = [], [], []
+    for (t, y0, x0), x in zip(origins.tolist(), sr_tiles_at(lr_frames, origins, tile), strict=True):
+        fp32_out.append(fp32_session.run(None, {"lr": x[None]})[0][0, :, :hh, :ww])
+        int8_out.append(int8_session.run(None, {"lr": x[None]})[0][0, :, :hh, :ww])
         if hr_frames:
             hr = hr_frames[t][scale * y0 : scale * y0 + hh, scale * x0 : scale * x0 + ww]
             hr_out.append(hr.transpose(2, 0, 1).astype(np.float32) / 255.0)
-    cost = sr_quantization_cost(fp32_out, int8_out, hr_out if hr_frames else None)
-    cost["tiles"] = options.validation_tiles
+    cost: dict[str, Any] = dict(sr_quantization_cost(fp32_out, int8_out, hr_out if hr_frames else None))
+    cost["tiles"] = len(origins)
+    cost["validation_origins"] = origins.tolist()
     return cost

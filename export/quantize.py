@@ -155,35 +155,44 @@ def quantize_onnx(
     return target
 
 
-def sr_calibration_tiles(
+def sr_tile_origins(
     frames: Sequence[np.ndarray],
     tile: tuple[int, int],
     count: int,
     seed: int,
     grid_labels: np.ndarray | None = None,
     label: int | None = None,
+    frame_indices: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Random LR tiles (N, 3, th, tw) float32 in [0, 1] from the video's own frames.
+    """Random tile origins (N, 3) int64 rows ``(t, y0, x0)`` inside the video's LR frames.
 
     Args:
         frames: LR frames, RGB uint8 (H, W, 3), all the same size.
-        tile: (th, tw) model input size.
+        tile: (th, tw) model input size; origins are clipped so a tile stays inside the frame (when the
+            frame is smaller than the tile the origin is 0 and :func:`sr_tiles_at` edge-pads).
         count: number of tiles.
         seed: RNG seed.
         grid_labels: optional (T, rows, cols) chunk labels; with ``label`` the tiles are centred on
-            patches of that chunk (so each chunk model is calibrated on the content it will see).
+            patches of that chunk (so each chunk model is calibrated and validated on the content it
+            will see); when the chunk has no patch, tiles are drawn anywhere.
         label: the chunk whose patches to sample.
+        frame_indices: draw only from these frames (e.g. a temporal model's own segment); None = all.
     """
     if not frames:
         raise UserError("no frames to calibrate on")
     rng = np.random.default_rng(seed)
     h, w = frames[0].shape[:2]
     th, tw = tile
+    allowed = np.arange(len(frames)) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
+    allowed = allowed[(allowed >= 0) & (allowed < len(frames))]
+    if len(allowed) == 0:
+        raise UserError("no frames to calibrate on (the model's frames are not in the LR folder)")
     candidates = None
     if grid_labels is not None and label is not None:
         where = np.argwhere(grid_labels[: len(frames)] == label)
+        where = where[np.isin(where[:, 0], allowed)]
         candidates = where if len(where) else None
-    tiles = []
+    origins = []
     for _ in range(count):
         if candidates is not None:
             t, r, c = candidates[rng.integers(len(candidates))]
@@ -191,15 +200,43 @@ def sr_calibration_tiles(
             cy, cx = int((r + 0.5) * h / rows), int((c + 0.5) * w / cols)
             y0, x0 = cy - th // 2, cx - tw // 2
         else:
-            t = rng.integers(len(frames))
+            t = allowed[rng.integers(len(allowed))]
             y0, x0 = int(rng.integers(0, max(1, h - th + 1))), int(rng.integers(0, max(1, w - tw + 1)))
-        frame = frames[int(t)]
         y0, x0 = int(np.clip(y0, 0, max(0, h - th))), int(np.clip(x0, 0, max(0, w - tw)))
-        crop = frame[y0 : y0 + th, x0 : x0 + tw]
-        if crop.shape[:2] != (th, tw):  # frame smaller than the tile: edge-pad like the tiler does
+        origins.append((int(t), y0, x0))
+    return np.asarray(origins, dtype=np.int64).reshape(-1, 3)
+
+
+def sr_tiles_at(frames: Sequence[np.ndarray], origins: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
+    """LR tiles (N, 3, th, tw) float32 in [0, 1] at ``origins`` (N, 3) ``(t, y0, x0)``.
+
+    A frame smaller than the tile is edge-padded at its bottom/right like the tiler does.
+    """
+    th, tw = tile
+    tiles = []
+    for t, y0, x0 in np.asarray(origins, dtype=np.int64).reshape(-1, 3):
+        crop = frames[int(t)][y0 : y0 + th, x0 : x0 + tw]
+        if crop.shape[:2] != (th, tw):
             crop = np.pad(crop, ((0, th - crop.shape[0]), (0, tw - crop.shape[1]), (0, 0)), mode="edge")
         tiles.append(crop.transpose(2, 0, 1).astype(np.float32) / 255.0)
     return np.ascontiguousarray(np.stack(tiles))
+
+
+def sr_calibration_tiles(
+    frames: Sequence[np.ndarray],
+    tile: tuple[int, int],
+    count: int,
+    seed: int,
+    grid_labels: np.ndarray | None = None,
+    label: int | None = None,
+    frame_indices: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Random LR tiles (N, 3, th, tw) float32 in [0, 1] from the video's own frames.
+
+    :func:`sr_tile_origins` (same arguments) then :func:`sr_tiles_at`.
+    """
+    origins = sr_tile_origins(frames, tile, count, seed, grid_labels, label, frame_indices)
+    return sr_tiles_at(frames, origins, tile)
 
 
 def sr_quantization_cost(

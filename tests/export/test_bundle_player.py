@@ -240,6 +240,28 @@ def test_int8_tolerance_failure_is_a_user_error(sr_run: Path, tmp_path: Path) ->
     assert not (tmp_path / "b").exists()
 
 
+def test_int8_calibrated_and_validated_on_each_models_own_patches_and_frames(sr_bundle: Path, sr_run: Path) -> None:
+    """Each STDO chunk model's INT8 tiles were drawn anywhere in the video, temporal models' from all frames."""
+    manifest = json.loads((sr_bundle / "manifest.json").read_text())
+    labels = read_label_map(sr_run / "labels.bin").labels
+    rows, cols = labels.shape[1:]
+    (h, w), (th, tw) = manifest["lr_size"], manifest["tile"]
+    cost = manifest["quantization"]["cost"]
+    for chunk in range(manifest["chunks"]):
+        origins = cost[f"stdo_{chunk}"]["calibration_origins"] + cost[f"stdo_{chunk}"]["validation_origins"]
+        assert len(origins) == 4 + 2
+        for t, y0, x0 in origins:
+            # the tile holds the centre of a patch that the label map gives to this chunk
+            centres = [(int((r + 0.5) * h / rows), int((c + 0.5) * w / cols)) for r in range(rows) for c in range(cols)
+                       if labels[t, r, c] == chunk]
+            assert any(y0 <= cy < y0 + th and x0 <= cx < x0 + tw for cy, cx in centres), (chunk, t, y0, x0)
+    segments = np.array_split(np.arange(len(labels)), 2)  # 3 frames, 2 temporal models: [0, 1], [2]
+    for i, frames in enumerate(segments):
+        origins = cost[f"temporal_{i}"]["calibration_origins"] + cost[f"temporal_{i}"]["validation_origins"]
+        assert {t for t, _, _ in origins} <= set(frames.tolist())
+    assert {t for t, _, _ in cost["temporal_1"]["calibration_origins"]} == {2}
+
+
 def test_int8_without_hr_is_gated_on_psnr_vs_fp32(make_sr_run: Callable[..., Path], tmp_path: Path) -> None:
     """Without HR frames the INT8 gate was skipped: a badly quantized model shipped silently."""
     run = make_sr_run(tmp_path / "run", with_hr=False)
