@@ -244,6 +244,14 @@ class ArmBenchDataModule(pl.LightningDataModule):
         super().__init__()
         if augment not in ("trivial", "none"):
             raise UserError(f"augment must be 'trivial' or 'none', got {augment!r}")
+        if batch_picks < 2 or refs_per_product < 1 or eval_batch_size < 1 or num_workers < 0:
+            raise UserError(
+                "data.batch_picks must be >= 2 (CTL needs a negative product), data.refs_per_product and "
+                f"data.eval_batch_size >= 1, data.num_workers >= 0; got {batch_picks}, {refs_per_product}, "
+                f"{eval_batch_size}, {num_workers}"
+            )
+        if image_size is not None and image_size < 1:
+            raise UserError(f"data.image_size must be >= 1, got {image_size}")
         if val_split not in VAL_SPLITS:
             raise UserError(f"val_split must be one of {', '.join(VAL_SPLITS)}, got {val_split!r}")
         if val_split == HELD_OUT and not 0.0 < val_fraction < 1.0:

@@ -84,6 +84,11 @@ def test_datamodule_validation_splits(armbench_root) -> None:
     for bad in ({"val_split": "val"}, {"val_fraction": 1.0}, {"val_gallery": "none"}):
         with pytest.raises(UserError):
             ArmBenchDataModule(str(armbench_root), **bad)
+    # batch_picks 0 ended in a ZeroDivisionError traceback inside the sampler; 1 trains on an always-zero loss
+    for bad in ({"batch_picks": 0}, {"batch_picks": 1}, {"refs_per_product": 0}, {"eval_batch_size": 0},
+                {"num_workers": -1}, {"image_size": 0}):
+        with pytest.raises(UserError, match="data\\."):
+            ArmBenchDataModule(str(armbench_root), **bad)
 
 
 def test_bad_checkpoints(tmp_path) -> None:
