@@ -13,7 +13,7 @@ opened or yields no frame is a :class:`UserError`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,14 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 @dataclass
 class DecodedVideo:
-    """Decoded frames: ``frames`` list of (H, W, 3) uint8 RGB, ``corrupt`` frames skipped, ``fps``."""
+    """Decoded frames: ``frames`` list of (H, W, 3) uint8 RGB, ``corrupt`` frames skipped, ``fps``;
+    ``indices`` the position of each kept frame in the file (or folder), to align two inputs."""
 
     frames: list[np.ndarray]
     corrupt: int
     fps: float
     source: str
+    indices: list[int] = field(default_factory=list)
 
 
 def _select(start: int, count: int | None, index: int) -> tuple[bool, bool]:
@@ -50,6 +52,7 @@ def _read_folder(folder: Path, start: int, count: int | None) -> DecodedVideo:
     if not files:
         raise UserError("frames folder holds no image files (png, jpg, bmp, tif, webp)", folder)
     frames: list[np.ndarray] = []
+    indices: list[int] = []
     corrupt = 0
     for i, f in enumerate(files):
         take, stop = _select(start, count, i)
@@ -60,9 +63,10 @@ def _read_folder(folder: Path, start: int, count: int | None) -> DecodedVideo:
                 log.warning("%s: unreadable frame skipped", f)
             else:
                 frames.append(np.ascontiguousarray(bgr[..., ::-1]))
+                indices.append(i)
         if stop:
             break
-    return DecodedVideo(frames=frames, corrupt=corrupt, fps=25.0, source=str(folder))
+    return _drop_other_sizes(DecodedVideo(frames=frames, corrupt=corrupt, fps=25.0, source=str(folder), indices=indices))
 
 
 def _read_video(path: Path, start: int, count: int | None) -> DecodedVideo:
@@ -73,6 +77,7 @@ def _read_video(path: Path, start: int, count: int | None) -> DecodedVideo:
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
         raise UserError(f"cannot open video: {err}", path) from err
     frames: list[np.ndarray] = []
+    indices: list[int] = []
     corrupt = 0
     index = 0
     try:
@@ -96,6 +101,7 @@ def _read_video(path: Path, start: int, count: int | None) -> DecodedVideo:
                         corrupt += 1
                     else:
                         frames.append(frame.to_ndarray(format="rgb24"))
+                        indices.append(index)
                 index += 1
                 if stop:
                     done = True
@@ -106,14 +112,21 @@ def _read_video(path: Path, start: int, count: int | None) -> DecodedVideo:
         raise UserError(f"cannot decode video: {err}", path) from err
     finally:
         container.close()
-    sizes = {f.shape for f in frames}
-    if len(sizes) > 1:  # mid-stream resolution change: keep the first size only
-        first = frames[0].shape
-        dropped = sum(f.shape != first for f in frames)
-        frames = [f for f in frames if f.shape == first]
-        corrupt += dropped
-        log.warning("%s: %d frames with a different size skipped", path, dropped)
-    return DecodedVideo(frames=frames, corrupt=corrupt, fps=fps, source=str(path))
+    return _drop_other_sizes(DecodedVideo(frames=frames, corrupt=corrupt, fps=fps, source=str(path), indices=indices))
+
+
+def _drop_other_sizes(video: DecodedVideo) -> DecodedVideo:
+    """Keep only frames of the first frame's size (a mid-stream resolution change), counting the rest."""
+    if len({f.shape for f in video.frames}) <= 1:
+        return video
+    first = video.frames[0].shape
+    keep = [i for i, f in enumerate(video.frames) if f.shape == first]
+    dropped = len(video.frames) - len(keep)
+    log.warning("%s: %d frames with a different size skipped", video.source, dropped)
+    return DecodedVideo(
+        frames=[video.frames[i] for i in keep], corrupt=video.corrupt + dropped, fps=video.fps, source=video.source,
+        indices=[video.indices[i] for i in keep],
+    )
 
 
 def read_frames(path: str | os.PathLike[str], start: int = 0, frames: int | None = None) -> DecodedVideo:
@@ -251,8 +264,9 @@ def load_pair(
     """Decode HR, crop it to a multiple of ``scale * multiple`` (rows, cols), and build the LR input.
 
     With ``lr_video`` the LR frames come from that video (same frames window; it must be exactly the
-    HR size / scale before HR cropping, or after). Corrupt frames of either are skipped; the pair keeps
-    frames present in both only when counts match, else a :class:`UserError`.
+    HR size / scale before HR cropping, or after). Both must hold the same number of frame positions
+    (decoded or corrupt), else a :class:`UserError`; a position corrupt in either is skipped in both
+    (the pair stays aligned by position) and counted once in ``corrupt``.
     """
     if scale not in (2, 3, 4):
         raise UserError(f"--scale must be 2, 3 or 4, got {scale}")
@@ -263,13 +277,20 @@ def load_pair(
     corrupt = dec.corrupt
     if lr_video is not None:
         lr_dec = read_frames(lr_video, start, frames)
-        corrupt += lr_dec.corrupt
-        if len(lr_dec.frames) != len(hr):
-            raise UserError(f"LR video gives {len(lr_dec.frames)} frames but the HR video {len(hr)}", lr_video)
+        hr_seen, lr_seen = len(hr) + dec.corrupt, len(lr_dec.frames) + lr_dec.corrupt
+        if lr_seen != hr_seen:
+            raise UserError(f"LR video gives {lr_seen} frames but the HR video {hr_seen}", lr_video)
         lh, lw = lr_dec.frames[0].shape[:2]
         if (lh, lw) not in ((h // scale, w // scale), (h0 // scale, w0 // scale)):
             raise UserError(f"LR frames are {lh}x{lw}; expected {h // scale}x{w // scale} for x{scale}", lr_video)
-        lr = [np.ascontiguousarray(f[: h // scale, : w // scale]) for f in lr_dec.frames]
+        both = sorted(set(dec.indices) & set(lr_dec.indices))
+        if not both:
+            raise UserError("no frame decodes in both the HR video and the LR video", lr_video)
+        hr_at = dict(zip(dec.indices, hr, strict=True))
+        lr_at = dict(zip(lr_dec.indices, lr_dec.frames, strict=True))
+        hr = [hr_at[i] for i in both]
+        lr = [np.ascontiguousarray(lr_at[i][: h // scale, : w // scale]) for i in both]
+        corrupt = hr_seen - len(both)
     else:
         lr = [imresize_down(f, scale) for f in hr]
     if lr_crf is not None:

@@ -115,3 +115,32 @@ def test_load_pair_crop_lr_video_and_crf(tmp_path: Path, caplog: pytest.LogCaptu
     assert len(reencode_h264(pair.lr, 23)) == 3
     with pytest.raises(UserError, match="smaller than one"):
         load_pair(folder, 4, multiple=(20, 1))
+
+
+def test_lr_video_with_corrupt_frames_stays_aligned(tmp_path: Path) -> None:
+    """A frame corrupt in only one of HR / LR used to shift every later pair (or end in an error)."""
+    frames = render_frames(4, 32, 48, seed=6)
+    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(hr_dir / f"{i}.png"), f[..., ::-1])
+        cv2.imwrite(str(lr_dir / f"{i}.png"), imresize_down(f, 2)[..., ::-1])
+    (hr_dir / "2.png").write_bytes(b"broken")
+    (lr_dir / "1.png").write_bytes(b"broken")
+    pair = load_pair(hr_dir, 2, lr_video=lr_dir)
+    assert len(pair.hr) == len(pair.lr) == 2 and pair.corrupt == 2
+    for got_hr, got_lr, i in zip(pair.hr, pair.lr, (0, 3), strict=True):
+        np.testing.assert_array_equal(got_hr, frames[i])
+        np.testing.assert_array_equal(got_lr, imresize_down(frames[i], 2))
+    (lr_dir / "3.png").unlink()
+    with pytest.raises(UserError, match="LR video gives 3 frames but the HR video 4"):
+        load_pair(hr_dir, 2, lr_video=lr_dir)
+
+
+def test_folder_frames_of_another_size_are_skipped_and_counted(tmp_path: Path) -> None:
+    frames = render_frames(3, 32, 48, seed=6)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), (f if i != 1 else f[:16])[..., ::-1])
+    dec = read_frames(tmp_path)
+    assert len(dec.frames) == 2 and dec.corrupt == 1 and dec.indices == [0, 2]
