@@ -105,3 +105,26 @@ def test_evaluate_counts_corrupt_images_and_missing_gt(armbench_root, embedder_p
     assert report["gt_not_in_gallery"] >= 1
     want, _ = _brute_force(data, embedder_pool, "pre-pick", "centroid")
     assert report["recall@1"] == pytest.approx(want["recall@1"])
+
+
+def test_gallery_is_container_products_of_the_split_with_references() -> None:
+    # Hand-made split: D is a product of the *other* split (its reference exists and matches the query
+    # best), C has no reference image: neither may enter a gallery; a GT outside the gallery is a miss.
+    from pathlib import Path
+
+    from identification.armbench import ArmBenchSplit, Pick
+    from identification.evaluate import score_picks
+
+    P = Path
+    emb = {P("a1"): np.array([1.0, 0.0, 0.0]), P("b1"): np.array([0.0, 1.0, 0.0]), P("d1"): np.array([0.0, 0.0, 1.0]),
+           P("q1"): np.array([0.3, 0.1, 0.95]), P("q2"): np.array([0.1, 1.0, 0.0]), P("q3"): np.array([1.0, 0.0, 0.0]),
+           P("q3b"): np.array([0.0, 1.0, 0.05])}
+    picks = [Pick("1", "A", ["D", "C", "B", "A"], {"PickRGB.jpg": P("q1")}),
+             Pick("2", "C", ["A", "B", "C"], {"PickRGB.jpg": P("q2")}),
+             Pick("3", "E", ["A", "B"], {"PickRGB.jpg": P("q3"), "ToteWallRGB.jpg": P("q3b")})]
+    data = ArmBenchSplit(P("."), "test", picks, ["A", "B", "C"], {"A": [P("a1")], "B": [P("b1")], "C": [], "D": [P("d1")]})
+    r = score_picks(data, "pre-pick", "abs", emb)
+    assert (r["recall@1"], r["recall@2"], r["recall@3"]) == (pytest.approx(1 / 3),) * 3
+    assert r["gt_not_in_gallery"] == 2 and r["mean_gallery_size"] == 2.0 and r["picks_evaluated"] == 3
+    # post-pick uses every view present: pick 3's second view does not make E findable, recall unchanged
+    assert score_picks(data, "post-pick", "centroid", emb)["recall@1"] == pytest.approx(1 / 3)
