@@ -66,6 +66,8 @@ class SRBundleOptions:
             :data:`export.parity.INT8_MIN_PSNR_VS_FP32_DB` for why 40 dB).
         coreml_compression: ``"none"``, ``"int8"`` or ``"palettize8"`` (see :mod:`export.coreml`).
         parity_atol: FP32 ONNX vs PyTorch max abs error allowed.
+        parity_tiles: LR tiles per model for that check, spread evenly over the model's frames (STDO:
+            centred on the chunk's patches where the frame has one).
         seed: RNG seed for calibration/validation tile sampling.
     """
 
@@ -84,6 +86,7 @@ class SRBundleOptions:
     min_int8_psnr_vs_fp32_db: float = INT8_MIN_PSNR_VS_FP32_DB
     coreml_compression: str = "none"
     parity_atol: float = FP32_ATOL
+    parity_tiles: int = 8
     threads: int = 2
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -221,7 +224,7 @@ def build_sr_bundle(
 
     from export.coreml import convert_to_mlpackage, validate_mlpackage
     from export.onnx import export_onnx, save_checked
-    from export.parity import check_parity
+    from export.parity import check_parity_many
     from export.pixelshuffle import convert_depth_to_space_dcr, depth_to_space_modes
     from export.quantize import quantize_onnx, sr_calibration_tiles, sr_tile_origins, sr_tiles_at
     from export.runtime import make_session
@@ -239,6 +242,8 @@ def build_sr_bundle(
         raise UserError(f"overlap must be 0 or more LR pixels, got {options.overlap}")
     if options.max_tile_side < 1 or (options.tile is not None and min(options.tile) < 1):
         raise UserError("tile sides must be positive")
+    if options.parity_tiles < 1:
+        raise UserError(f"parity needs at least one tile (got {options.parity_tiles})")
     if options.int8 and (options.calibration_tiles < 1 or options.validation_tiles < 1):
         raise UserError(
             f"INT8 export needs at least one calibration and one validation tile "
@@ -287,11 +292,12 @@ def build_sr_bundle(
             if th <= 2 * overlap or tw <= 2 * overlap:
                 raise UserError(f"tile {th}x{tw} is too small for an overlap of {overlap} LR pixels (needs > 2*overlap)")
             sampling = _tile_sampling(method, index, counts[method], label_map.labels)
-            val_tiles = sr_calibration_tiles(lr_frames, (th, tw), options.validation_tiles, rng_seed + 1, **sampling)
-            report = check_parity(
+            parity_origins = _parity_origins(lr_frames, (th, tw), options.parity_tiles, rng_seed + 1, sampling)
+            parity_tiles = torch.from_numpy(sr_tiles_at(lr_frames, parity_origins, (th, tw)))
+            report = check_parity_many(
                 model,
                 fp32_path,
-                (torch.from_numpy(val_tiles[:1]),),
+                [(tile_x[None],) for tile_x in parity_tiles],
                 ["lr"],
                 ["hr"],
                 tolerance=options.parity_atol,
@@ -299,7 +305,7 @@ def build_sr_bundle(
                 name=f"{stem} fp32",
                 threads=options.threads,
             )
-            parity.append({**report.to_dict(), "dcr": stats})
+            parity.append({**report.to_dict(), "origins": parity_origins.tolist(), "dcr": stats})
             coreml_rel = None
             if "coreml" in options.formats:
                 pkg = convert_to_mlpackage(
@@ -459,6 +465,25 @@ def _tile_sampling(method: str, index: int, models: int, grid_labels: np.ndarray
     if method == "temporal" and models > 1:
         return {"frame_indices": np.array_split(np.arange(len(grid_labels)), models)[index].tolist()}
     return {}
+
+
+def _parity_origins(
+    lr_frames: list[np.ndarray], tile: tuple[int, int], count: int, seed: int, sampling: dict[str, Any]
+) -> np.ndarray:
+    """``count`` tile origins (N, 3) ``(t, y0, x0)`` for the FP32 parity check, spread evenly over frames.
+
+    The frames are the model's own (``sampling["frame_indices"]`` or all), taken at evenly spaced
+    positions (repeated when there are fewer frames than tiles); within a frame the tile follows the
+    model's sampling (STDO: centred on one of the chunk's patches when the frame has one).
+    """
+    from export.quantize import sr_tile_origins
+
+    frames = np.asarray(sampling.get("frame_indices", range(len(lr_frames))), dtype=np.int64)
+    picks = frames[np.round(np.linspace(0, len(frames) - 1, count)).astype(np.int64)]
+    rest = {k: v for k, v in sampling.items() if k != "frame_indices"}
+    return np.concatenate(
+        [sr_tile_origins(lr_frames, tile, 1, seed + k, frame_indices=[int(t)], **rest) for k, t in enumerate(picks)]
+    )
 
 
 def _int8_cost(

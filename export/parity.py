@@ -58,6 +58,7 @@ class ParityReport:
         tolerance: the max abs error allowed.
         passed: ``max_abs_error <= tolerance``.
         per_output: max abs error per output name.
+        samples: how many input sets were compared (:func:`check_parity_many`).
     """
 
     name: str
@@ -66,6 +67,7 @@ class ParityReport:
     tolerance: float
     passed: bool
     per_output: dict[str, float]
+    samples: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -115,17 +117,51 @@ def check_parity(
     Raises:
         UserError: when the max abs error exceeds ``tolerance`` (unless ``raise_on_failure`` is false).
     """
+    return check_parity_many(
+        model, onnx_path, [inputs], input_names, output_names, tolerance, image_outputs, name, threads, raise_on_failure
+    )
+
+
+def check_parity_many(
+    model: torch.nn.Module,
+    onnx_path: str | os.PathLike[str],
+    input_sets: list[tuple[torch.Tensor, ...]],
+    input_names: list[str],
+    output_names: list[str],
+    tolerance: float = FP32_ATOL,
+    image_outputs: tuple[int, ...] = (),
+    name: str = "export",
+    threads: int = 2,
+    raise_on_failure: bool = True,
+) -> ParityReport:
+    """:func:`check_parity` over several input sets (e.g. tiles of several frames, each at the static shape).
+
+    Every set runs through both models; max abs error is the max over all sets and outputs, PSNR is over
+    all sets' image outputs together; ``samples`` = number of sets.
+    """
     import torch
 
     from export.runtime import make_session
 
-    with torch.no_grad():
-        out = model.eval()(*inputs)
-    ref = [t.detach().cpu().numpy() for t in (out if isinstance(out, tuple | list) else (out,))]
+    if not input_sets:
+        raise ValueError("check_parity_many needs at least one input set")
     session = make_session(onnx_path, threads)
-    feeds = {n: t.detach().cpu().numpy() for n, t in zip(input_names, inputs, strict=True)}
-    cand = list(session.run(None, feeds))
-    report = compare_outputs(ref, cand, output_names, tolerance, name, image_outputs)
+    refs: list[list[np.ndarray]] = []
+    cands: list[list[np.ndarray]] = []
+    for inputs in input_sets:
+        with torch.no_grad():
+            out = model.eval()(*inputs)
+        refs.append([t.detach().cpu().numpy() for t in (out if isinstance(out, tuple | list) else (out,))])
+        feeds = {n: t.detach().cpu().numpy() for n, t in zip(input_names, inputs, strict=True)}
+        cands.append(list(session.run(None, feeds)))
+    if any(len(c) != len(refs[0]) for c in refs + cands):
+        raise UserError(f"{name}: the exported model has {len(cands[0])} outputs, PyTorch gives {len(refs[0])}")
+    report = compare_outputs(refs[0], cands[0], output_names, tolerance, name, image_outputs)
+    if len(input_sets) > 1:  # shapes agree per set (checked above): compare all sets together
+        ref = [np.stack([r[k] for r in refs]) for k in range(len(refs[0]))]
+        cand = [np.stack([c[k] for c in cands]) for k in range(len(cands[0]))]
+        report = compare_outputs(ref, cand, output_names, tolerance, name, image_outputs)
+    report.samples = len(input_sets)
     if raise_on_failure and not report.passed:
         raise UserError(
             f"{name}: ONNX Runtime output differs from PyTorch by {report.max_abs_error:.3g} "

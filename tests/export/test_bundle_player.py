@@ -262,6 +262,18 @@ def test_int8_calibrated_and_validated_on_each_models_own_patches_and_frames(sr_
     assert {t for t, _, _ in cost["temporal_1"]["calibration_origins"]} == {2}
 
 
+def test_fp32_parity_runs_on_tiles_spread_over_the_models_frames(sr_bundle: Path) -> None:
+    """Parity used to compare one tile per model: a fault outside it (another frame, a border) went unseen."""
+    manifest = json.loads((sr_bundle / "manifest.json").read_text())
+    parity = {p["name"].split(" ")[0]: p for p in manifest["parity"]}
+    assert len(parity) == len([m for m in manifest["models"] if m["precision"] == "fp32"])
+    for stem, p in parity.items():
+        assert p["samples"] == 8 == len(p["origins"]) and p["passed"]
+        frames = {t for t, _, _ in p["origins"]}
+        assert frames == ({2} if stem == "temporal_1" else {0, 1} if stem == "temporal_0" else {0, 1, 2}), stem
+        assert len({tuple(o) for o in p["origins"]}) > 1
+
+
 def test_int8_without_hr_is_gated_on_psnr_vs_fp32(make_sr_run: Callable[..., Path], tmp_path: Path) -> None:
     """Without HR frames the INT8 gate was skipped: a badly quantized model shipped silently."""
     run = make_sr_run(tmp_path / "run", with_hr=False)
