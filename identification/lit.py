@@ -80,12 +80,12 @@ class CTLModule(pl.LightningModule):
         self.num_classes = num_classes
         self.optimizer_name, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.scheduler_name = scheduler
-        self.freeze = list(freeze or [])
+        self.freeze_prefixes = list(freeze or [])  # not ``self.freeze``: that would hide LightningModule.freeze()
         self.anchor_single_prob = anchor_single_prob
         self.val_protocol, self.val_matching = val_protocol, val_matching
-        frozen = [n for n, p in self.model.named_parameters() if any(n.startswith(f) for f in self.freeze)]
-        if self.freeze and not frozen:
-            raise UserError(f"freeze prefixes {self.freeze} match no parameter of {model.backbone_name}")
+        frozen = [n for n, p in self.model.named_parameters() if any(n.startswith(f) for f in self.freeze_prefixes)]
+        if self.freeze_prefixes and not frozen:
+            raise UserError(f"freeze prefixes {self.freeze_prefixes} match no parameter of {model.backbone_name}")
         for name, param in self.model.named_parameters():
             if name in frozen:
                 param.requires_grad_(False)

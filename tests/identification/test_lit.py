@@ -176,3 +176,14 @@ def test_lightning_cli_debug_anywhere(armbench_root, tmp_path, capsys) -> None:
         assert "Traceback" in err and "error: invalid training arguments" in err
         assert main([*args, "--debug"]) == 2
         assert "Traceback" in capsys.readouterr().err
+
+
+def test_freeze_prefixes_do_not_hide_lightning_freeze() -> None:
+    # the prefixes were stored as ``self.freeze``, which replaced LightningModule.freeze() by a list
+    from identification.ctl import CTLCriterion
+    from identification.lit import CTLModule
+
+    m = CTLModule(build_embedder("test_vit", embed_dim=16, img_size=32), CTLCriterion(), freeze=["backbone.patch_embed"])
+    assert not m.model.backbone.patch_embed.proj.weight.requires_grad and m.model.projection.weight.requires_grad
+    m.freeze()
+    assert not any(p.requires_grad for p in m.parameters()) and not m.training
