@@ -232,18 +232,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from export.quantize import sr_calibration_tiles
 
         lr_frames = list(iter_frames(run.lr_dir))
-        calib = sr_calibration_tiles(lr_frames, (th, tw), 16, 0)
+        calib = sr_calibration_tiles(lr_frames, (th, tw), 17, 0)
         sr = load_sr_model(run, "stdo", 0)
         models: dict[str, Any] = {}
+        # the measured input (tile 0) is held out of the INT8 calibration (tiles 1..16)
         models["sr"] = bench_model(
-            "sr", sr, (torch.from_numpy(calib[:1].copy()),), ["lr"], ["hr"], "sr", calib, tmp, args.threads, args.iters, "image"
+            "sr", sr, (torch.from_numpy(calib[:1].copy()),), ["lr"], ["hr"], "sr", calib[1:], tmp, args.threads, args.iters, "image"
         )
         models["sr"]["arch"] = {"name": run.arch, **run.arch_kwargs, "scale": run.scale}
         emb = build_embedder(args.backbone, embed_dim=128, img_size=args.img_size).eval()
         h, w = emb.input_size
-        emb_calib = rng.random((8, 3, h, w), dtype=np.float32)
-        models["embedder"] = bench_model(
-            "embedder", emb, (torch.from_numpy(emb_calib[:1].copy()),), ["image"], ["embedding"], "embedder", emb_calib, tmp,
+        emb_calib = rng.random((9, 3, h, w), dtype=np.float32)
+        models["embedder"] = bench_model(  # measured on sample 0, calibrated on samples 1..8
+            "embedder", emb, (torch.from_numpy(emb_calib[:1].copy()),), ["image"], ["embedding"], "embedder", emb_calib[1:], tmp,
             args.threads, args.iters, "embedding",
         )  # fmt: skip
         models["embedder"]["backbone"] = args.backbone

@@ -10,7 +10,11 @@ Output folder::
     OUT/report.json   (input size, embed dim, parity, INT8 cost, Core ML spec, sha256 per file)
 
 INT8 calibration uses the user's reference images (a folder; sub-folder names are taken as product
-labels, which also gives recall@1 of FP32 vs INT8 embeddings in the report).
+labels, which also gives recall@1 of FP32 vs INT8 embeddings in the report). A quarter of each product's
+images (at least one per product with two or more) is held out of calibration
+(:func:`export.quantize.holdout_split`); the INT8 cost is measured on those: cosine to FP32, and recall@1
+of the held-out images as queries against the calibration images as gallery, each model with its own
+embeddings.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def export_embedder(
     from export.coreml import convert_to_mlpackage, validate_mlpackage
     from export.onnx import export_onnx, io_shapes, op_counts
     from export.parity import check_parity
-    from export.quantize import embedding_quantization_cost, quantize_onnx
+    from export.quantize import embedding_quantization_cost, holdout_split, quantize_onnx
     from export.runtime import make_session
 
     bad = [f for f in formats if f not in ("onnx", "coreml")]
@@ -115,15 +119,25 @@ def export_embedder(
         if int8:
             assert calibration_images is not None
             data = preprocess(calibration_images, (h, w))
-            q = quantize_onnx(fp32, tmp / "embedder_int8.onnx", data, "image", preset=quant_preset, per_channel=per_channel)
+            calib_idx, held_idx = holdout_split(labels, len(data))
+            q = quantize_onnx(
+                fp32, tmp / "embedder_int8.onnx", data[calib_idx], "image", preset=quant_preset, per_channel=per_channel
+            )
             s32, s8 = make_session(fp32), make_session(q)
             e32 = np.concatenate([s32.run(None, {"image": x[None]})[0] for x in data])
             e8 = np.concatenate([s8.run(None, {"image": x[None]})[0] for x in data])
+            gallery = None if labels is None else (e32[calib_idx], e8[calib_idx], labels[calib_idx])
             report["int8"] = {
                 "preset": quant_preset,
                 "per_channel": per_channel,
-                "calibration_images": len(data),
-                "cost": embedding_quantization_cost(e32, e8, labels),
+                "calibration_images": len(calib_idx),
+                "holdout_images": len(held_idx),
+                "calibration_indices": calib_idx.tolist(),
+                "holdout_indices": held_idx.tolist(),
+                "cost_on": "held-out images (recall@1: held-out queries vs calibration-image gallery)",
+                "cost": embedding_quantization_cost(
+                    e32[held_idx], e8[held_idx], None if labels is None else labels[held_idx], gallery
+                ),
             }
         if "coreml" in formats:
             pkg = convert_to_mlpackage(

@@ -268,15 +268,20 @@ def _recall_at_1(emb: np.ndarray, labels: np.ndarray) -> float:
 
 
 def embedding_quantization_cost(
-    fp32: np.ndarray, int8: np.ndarray, labels: np.ndarray | None = None
+    fp32: np.ndarray,
+    int8: np.ndarray,
+    labels: np.ndarray | None = None,
+    gallery: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float | None]:
     """Accuracy cost of INT8 embeddings (N, D) vs FP32: cosine per sample, and recall@1 with ``labels``.
 
-    Embeddings are re-normalised before the cosine. ``recall@1`` is leave-one-out nearest neighbour among
-    the given samples (needs at least two samples per label to be meaningful).
+    Embeddings are re-normalised before the cosine. Without ``gallery``, ``recall@1`` is leave-one-out
+    nearest neighbour among the given samples (needs at least two samples per label to be meaningful).
+    With ``gallery = (gallery_fp32, gallery_int8, gallery_labels)`` ((M, D), (M, D), (M,)), each sample is a
+    query against the gallery embedded by the same model (FP32 queries vs the FP32 gallery, INT8 vs INT8).
     """
-    a = fp32 / np.maximum(np.linalg.norm(fp32, axis=1, keepdims=True), 1e-12)
-    b = int8 / np.maximum(np.linalg.norm(int8, axis=1, keepdims=True), 1e-12)
+    a = _l2n(fp32)
+    b = _l2n(int8)
     cos = np.sum(a * b, axis=1)
     cost: dict[str, float | None] = {
         "cosine_mean": float(cos.mean()),
@@ -284,8 +289,41 @@ def embedding_quantization_cost(
         "recall@1_fp32": None,
         "recall@1_int8": None,
     }
-    if labels is not None and len(labels) > 1:
+    if labels is not None and gallery is not None:
+        g32, g8, glabels = _l2n(gallery[0]), _l2n(gallery[1]), np.asarray(gallery[2])
+        labels = np.asarray(labels)
+        cost["recall@1_fp32"] = float(np.mean(glabels[(a @ g32.T).argmax(axis=1)] == labels))
+        cost["recall@1_int8"] = float(np.mean(glabels[(b @ g8.T).argmax(axis=1)] == labels))
+    elif labels is not None and len(labels) > 1:
         labels = np.asarray(labels)
         cost["recall@1_fp32"] = _recall_at_1(a, labels)
         cost["recall@1_int8"] = _recall_at_1(b, labels)
     return cost
+
+
+def _l2n(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def holdout_split(labels: np.ndarray | None, count: int, fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``count`` images into (calibration, held-out) index arrays, per label when labels are given.
+
+    Of each label's ``m >= 2`` images, ``max(1, round(m * fraction))`` (at most ``m - 1``) evenly spaced
+    ones are held out; a label with one image stays in calibration. Without labels all images form one
+    group. Raises :class:`UserError` when nothing can be held out (fewer than 2 images in every group).
+    """
+    groups = [np.arange(count)] if labels is None else [np.flatnonzero(np.asarray(labels) == v) for v in np.unique(labels)]
+    held: list[int] = []
+    for idx in groups:
+        m = len(idx)
+        if m < 2:
+            continue
+        k = min(m - 1, max(1, int(round(m * fraction))))
+        held.extend(int(idx[i]) for i in np.unique(np.round(np.linspace(0, m - 1, k + 2)[1:-1]).astype(int)))
+    if not held:
+        raise UserError(
+            f"INT8 cost needs images held out from calibration: give at least 2 reference images "
+            f"(per product folder), got {count} image(s)"
+        )
+    holdout = np.array(sorted(held), dtype=np.int64)
+    return np.setdiff1d(np.arange(count), holdout), holdout

@@ -57,6 +57,26 @@ def test_embedder_export_onnx_int8_coreml(embedder_checkpoint, tmp_path) -> None
         export_embedder_from_checkpoint(embedder_checkpoint, out)
 
 
+def test_embedder_int8_cost_is_measured_on_images_held_out_of_calibration(embedder_checkpoint, tmp_path, monkeypatch) -> None:
+    """The INT8 cosine/recall used to be measured on the very images the model was calibrated on."""
+    import export.quantize
+    from export.embedder import load_images, preprocess
+
+    images, labels = load_images(_reference_images(tmp_path / "refs", n_products=3, views=4))
+    seen: list[np.ndarray] = []
+    real = export.quantize.quantize_onnx
+    monkeypatch.setattr(export.quantize, "quantize_onnx", lambda m, o, data, *a, **k: (seen.append(data), real(m, o, data, *a, **k))[1])
+    report = export_embedder_from_checkpoint(embedder_checkpoint, tmp_path / "out", int8=True, calibration=tmp_path / "refs")
+    int8 = report["int8"]
+    held, calib = int8["holdout_indices"], int8["calibration_indices"]
+    assert len(held) == 3 and int8["holdout_images"] == 3 and int8["calibration_images"] == 9
+    assert sorted(labels[held].tolist()) == ["P0000", "P0001", "P0002"]  # one of each product's 4 views
+    data = preprocess(images, (64, 64))
+    assert len(seen) == 1 and np.array_equal(seen[0], data[calib])
+    assert not any(np.array_equal(data[i], c) for i in held for c in seen[0])
+    assert int8["cost"]["recall@1_fp32"] is not None and 0.5 < int8["cost"]["cosine_mean"] <= 1 + 1e-6
+
+
 def test_sam_decoder_wrapper_matches_segment_anything() -> None:
     sam = tiny_sam()
     dec = SamDecoderOnnx(sam).eval()

@@ -124,3 +124,31 @@ def test_embedding_cost_brute_force() -> None:
         sims = [(-np.inf if j == i else fp32[i] @ fp32[j] / np.linalg.norm(fp32[i]) / np.linalg.norm(fp32[j])) for j in range(6)]
         hits += labels[int(np.argmax(sims))] == labels[i]
     assert cost["recall@1_fp32"] == pytest.approx(hits / 6)
+
+
+def test_embedding_cost_with_gallery_and_holdout_split_brute_force() -> None:
+    from export.quantize import holdout_split
+
+    rng = np.random.default_rng(1)
+    queries, gallery = rng.normal(size=(5, 4)), rng.normal(size=(7, 4))
+    qlab, glab = np.array([0, 1, 2, 0, 1]), np.array([0, 0, 1, 1, 2, 2, 2])
+    g8 = gallery + rng.normal(scale=0.3, size=gallery.shape)
+    q8 = queries + rng.normal(scale=0.3, size=queries.shape)
+    cost = embedding_quantization_cost(queries, q8, qlab, (gallery, g8, glab))
+
+    def recall(q: np.ndarray, g: np.ndarray) -> float:
+        hits = 0
+        for i in range(len(q)):
+            sims = [q[i] @ g[j] / np.linalg.norm(q[i]) / np.linalg.norm(g[j]) for j in range(len(g))]
+            hits += glab[int(np.argmax(sims))] == qlab[i]
+        return hits / len(q)
+
+    assert cost["recall@1_fp32"] == pytest.approx(recall(queries, gallery))
+    assert cost["recall@1_int8"] == pytest.approx(recall(q8, g8))
+    labels = np.array(["a"] * 8 + ["b"] * 2 + ["c"])
+    calib, held = holdout_split(labels, len(labels))
+    assert sorted(calib.tolist() + held.tolist()) == list(range(11)) and not set(calib) & set(held)
+    assert [int(np.sum(labels[held] == v)) for v in "abc"] == [2, 1, 0]  # a quarter of 8, at least 1 of 2, none of 1
+    assert len(holdout_split(None, 8)[1]) == 2
+    with pytest.raises(UserError, match="at least 2 reference images"):
+        holdout_split(np.array(["a", "b"]), 2)
