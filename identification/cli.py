@@ -119,7 +119,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embed-dim", type=int, default=None, help="with --backbone: projection size (default: none)")
 
 
-def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load_model(args: argparse.Namespace):
     from identification.model import build_embedder, load_embedder
     from vision.common.errors import UserError
 
@@ -133,7 +133,7 @@ def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return build_embedder(args.backbone, embed_dim=args.embed_dim, pretrained=pretrained, img_size=args.img_size).eval()
 
 
-def _describe(model, args: argparse.Namespace) -> dict:  # type: ignore[no-untyped-def]
+def _describe(model, args: argparse.Namespace) -> dict:
     from vision.common.runinfo import sha256_file
 
     desc = {"backbone": model.backbone_name, "input_size": list(model.input_size), "embed_dim": model.embed_dim,

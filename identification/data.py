@@ -67,7 +67,8 @@ class PickTrainDataset(Dataset):
         pick = self.picks[index]
         self._calls += 1
         rng = np.random.default_rng([self.seed, index, self._calls])
-        views, unreadable, first_is_pick = [], 0, False
+        views: list[torch.Tensor] = []
+        unreadable, first_is_pick = 0, False
         for name, path in pick.views.items():
             x = load_image(path, self.image_size, self.augment)
             if x is None:

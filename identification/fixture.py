@@ -243,9 +243,9 @@ def render_product(spec: ProductSpec, rng: np.random.Generator, size: int = 128)
     img, mask = _canonical(spec, size)
     scale = rng.uniform(0.62, 1.08)
     angle = rng.uniform(-180, 180)
-    rot = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    rot = np.asarray(cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale), dtype=np.float64)
     rot[:, 2] += rng.uniform(-0.05, 0.05, size=2) * size
-    src = np.float32([[0, 0], [size, 0], [size, size], [0, size]])
+    src = np.array([[0, 0], [size, 0], [size, size], [0, size]], dtype=np.float32)
     jitter = rng.uniform(-0.07, 0.07, size=(4, 2)).astype(np.float32) * size
     persp = cv2.getPerspectiveTransform(src, src + jitter)
     full = persp @ np.vstack([rot, [0, 0, 1]])
@@ -414,12 +414,12 @@ def generate_armbench(
             _write_jpg(root / "Reference_Images" / pid / f"{k}.jpg", _reference_view(by_id[pid], rng, image_size))
 
     n_test_picks = min(n_picks - 1, max(1, int(round(test_fraction * n_picks))))
-    splits = {"trainset": [], "testset": []}
+    splits: dict[str, list[str]] = {"trainset": [], "testset": []}
     missing_views = 0
     for i in range(n_picks):
         split = "testset" if i < n_test_picks else "trainset"
         pool = test_ids if split == "testset" else train_ids
-        k = int(min(len(pool), rng.integers(tote_size[0], tote_size[1] + 1)))
+        k = min(len(pool), int(rng.integers(tote_size[0], tote_size[1] + 1)))
         container = [pool[j] for j in sorted(rng.choice(len(pool), size=k, replace=False))]
         with_refs = [p for p in container if n_refs[p] > 0]
         gt = with_refs[int(rng.integers(len(with_refs)))] if with_refs and rng.random() > 0.03 else container[0]

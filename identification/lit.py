@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -158,7 +158,7 @@ class CTLModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        dm = self.trainer.datamodule
+        dm = cast(Any, self.trainer).datamodule
         if self.trainer.sanity_checking:
             self._eval_rows = []
             return
@@ -171,7 +171,7 @@ class CTLModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        dm = self.trainer.datamodule
+        dm = cast(Any, self.trainer).datamodule
         dm.last_test_report = self._eval_end("test", dm.test_data, dm.eval_paths(dm.test_data, self.val_protocol))
 
     def on_train_epoch_start(self) -> None:
@@ -326,13 +326,13 @@ class ArmBenchDataModule(pl.LightningDataModule):
             from torchvision.transforms import TrivialAugmentWide
 
             augment = TrivialAugmentWide()
-        ds = PickTrainDataset(train, self.image_size, self.refs_per_product, augment, self.seed)
+        ds = PickTrainDataset(train, cast(int, self.image_size), self.refs_per_product, augment, self.seed)
         sampler = DistinctLabelBatchSampler(ds.labels, self.batch_picks, seed=self.seed)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_picks, num_workers=self.num_workers)
 
     def _eval_loader(self, data: ArmBenchSplit) -> DataLoader:
         protocol = getattr(self.trainer.lightning_module, "val_protocol", "post-pick") if self.trainer else "post-pick"
-        ds = ImageListDataset(self.eval_paths(data, protocol), self.image_size)
+        ds = ImageListDataset(self.eval_paths(data, protocol), cast(int, self.image_size))
         return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:

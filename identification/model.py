@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,9 @@ class Embedder(nn.Module):
         config: the keyword arguments of :func:`build_embedder` that rebuild this model.
     """
 
+    mean: torch.Tensor  # (1, 3, 1, 1) buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(
         self,
         backbone: nn.Module,
@@ -63,7 +66,7 @@ class Embedder(nn.Module):
         self.neck_type = neck
         if neck == "bnneck":
             self.neck: nn.Module = nn.BatchNorm1d(self.embed_dim)
-            self.neck.bias.requires_grad_(False)  # type: ignore[union-attr]
+            self.neck.bias.requires_grad_(False)
         else:
             self.neck = nn.Identity()
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -147,12 +150,12 @@ def build_embedder(
     size = (img_size, img_size) if img_size else tuple(data_cfg["input_size"][1:])
     return Embedder(
         net,
-        feature_dim=int(getattr(net, "head_hidden_size", None) or net.num_features),
+        feature_dim=int(cast(int, getattr(net, "head_hidden_size", None) or net.num_features)),
         embed_dim=embed_dim,
         neck=neck,
-        input_size=size,  # type: ignore[arg-type]
-        mean=tuple(data_cfg["mean"]),  # type: ignore[arg-type]
-        std=tuple(data_cfg["std"]),  # type: ignore[arg-type]
+        input_size=size,
+        mean=tuple(data_cfg["mean"]),
+        std=tuple(data_cfg["std"]),
         backbone_name=backbone,
         config=config,
     )

@@ -27,9 +27,9 @@ def draw_detections(rgb: np.ndarray, detections: Sequence[Any], alpha: float = 0
     """
     out = rgb.astype(np.float32).copy()
     for d in detections:
-        col = np.array(color_for(str(d.obj_id)), np.float32)
+        tint = np.array(color_for(str(d.obj_id)), np.float32)
         m = np.asarray(d.mask, dtype=bool)
-        out[m] = (1 - alpha) * out[m] + alpha * col
+        out[m] = (1 - alpha) * out[m] + alpha * tint
     img = np.clip(out, 0, 255).astype(np.uint8)
     scale = max(0.35, min(img.shape[:2]) / 900)
     for d in detections:

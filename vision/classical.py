@@ -41,7 +41,7 @@ def fit_support_plane(depth: np.ndarray, iterations: int = 4, band_mm: float = 6
     X = np.stack([xx[valid], yy[valid], np.ones(valid.sum())], axis=1).astype(np.float64)
     zv = z[valid].astype(np.float64)
     keep = zv >= np.percentile(zv, 40)  # start from the far half: the floor
-    coef = np.zeros(3)
+    coef: np.ndarray = np.zeros(3)
     for _ in range(iterations):
         coef, *_ = np.linalg.lstsq(X[keep], zv[keep], rcond=None)
         resid = zv - X @ coef
@@ -128,7 +128,7 @@ class ClassicalSegmenter:
     # --------------------------------------------------------------------------------- watershed
     def _watershed(self, rgb: np.ndarray, fg: np.ndarray, seeds: np.ndarray) -> list[Proposal]:
         n, labels = cv2.connectedComponents(seeds.astype(np.uint8), connectivity=4)
-        markers = np.zeros(fg.shape, np.int32)
+        markers: np.ndarray = np.zeros(fg.shape, np.int32)
         markers[labels > 0] = labels[labels > 0] + 1
         sure_bg = ~cv2.dilate(fg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         markers[sure_bg] = 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -34,11 +35,11 @@ def _add_matching_options(p: argparse.ArgumentParser, threshold: float) -> None:
     g.add_argument("--top-k", type=int, help="gallery matches kept per segment, each a detection (default 1)")
 
 
-def _detector(args: argparse.Namespace, identifier: object, cfg: object) -> object:
+def _detector(args: argparse.Namespace, identifier: Any, cfg: Any) -> Any:
     """The Detector for a CLI call with the resolved config ``cfg``."""
     from vision.config import build_detector
 
-    return build_detector(cfg, identifier, args.sam_checkpoint)  # type: ignore[arg-type]
+    return build_detector(cfg, identifier, args.sam_checkpoint)
 
 
 # ------------------------------------------------------------------------------------------ detect
@@ -115,7 +116,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
                               "dropped": res.dropped, "timings_ms": {k: round(v, 3) for k, v in res.timings_ms.items()},
                               "detections": [d.to_json() for d in res.detections]})
         n = max(len(per_image), 1)
-        report = {
+        report: dict[str, Any] = {
             "images": len(per_image),
             "skipped_images": len(skipped),
             "skipped": skipped,

@@ -57,7 +57,7 @@ def crop_object(
         raise ValueError(f"mask shape {mask.shape} does not match image {rgb.shape[:2]}")
     H, W = mask.shape
     x0, y0, x1, y1 = crop_box(mask, pad, square)
-    out = np.full((y1 - y0, x1 - x0, 3), fill, dtype=np.uint8)
+    out: np.ndarray = np.full((y1 - y0, x1 - x0, 3), fill, dtype=np.uint8)
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
     src = rgb[sy0:sy1, sx0:sx1]
     keep = mask[sy0:sy1, sx0:sx1].astype(bool)

@@ -263,7 +263,7 @@ class SamSegmenter:
             original(*args, **kw)
             self._encoder_s += time.perf_counter() - t0
 
-        self.predictor.set_image = timed_set_image  # type: ignore[method-assign]
+        self.predictor.set_image = timed_set_image
 
     @torch.no_grad()
     def segment(self, rgb: np.ndarray, depth: np.ndarray | None = None) -> list[Proposal]:

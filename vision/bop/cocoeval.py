@@ -150,8 +150,8 @@ def evaluate(images: Sequence[ImageEval], categories: Sequence[int] | None = Non
     max_det_all = MAX_DETS[-1]
     for c, k in cat_index.items():
         for a, area_rng in enumerate(AREA_RANGES.values()):
-            evals = [_evaluate_image_category(g, d, iou, area_rng, max_det_all) for g, d, iou in per_cat.get(c, [])]
-            evals = [e for e in evals if e is not None]
+            raw = [_evaluate_image_category(g, d, iou, area_rng, max_det_all) for g, d, iou in per_cat.get(c, [])]
+            evals = [e for e in raw if e is not None]
             if not evals:
                 continue
             npig = sum(e["num_gt"] for e in evals)

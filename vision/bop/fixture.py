@@ -97,7 +97,7 @@ def _scene_image(
     k = int(rng.integers(n_objects[0], n_objects[1] + 1))
     chosen = rng.choice(len(specs), size=min(k, len(specs)), replace=False)
     heights = np.sort(rng.uniform(15, 120, size=len(chosen)))  # drawn bottom (low) to top (high)
-    placed = []
+    placed: list[Any] = []
     for idx, height in zip(chosen, heights, strict=True):
         size = int(min(h, w) * rng.uniform(0.32, 0.5))
         u = rng.random()
