@@ -273,7 +273,10 @@ def play_bundle(
     """
     if not fps > 0 or threads < 1:
         raise UserError(f"--fps must be positive and --threads at least 1 (got {fps:g} and {threads})")
-    out_path = check_can_write(out, overwrite)
+    out_path = Path(out)
+    if out_path.suffix.lower() == ".json":  # the report beside it would be the video itself
+        raise UserError("--out is the HR video (e.g. .mp4); its JSON report is written beside it with suffix .json", out_path)
+    out_path = check_can_write(out_path, overwrite)
     report_path = check_can_write(out_path.with_suffix(".json"), overwrite)
     if save_frames is not None:
         check_can_write(save_frames, overwrite)

@@ -6,7 +6,9 @@ Output folder (published atomically; an existing one needs ``overwrite``)::
                                 Detection2DArray, Detection3DArray, two PoseArrays, annotated Image
     OUT/detections.json         per frame: every kept object with its ranked products and both grasps
     OUT/report.json             inputs, counts, skip reasons, per-stage timings, fps, ground-truth scores
-    OUT/annotated/<frame>.png   annotated frames (the first ``max_annotated_png``)
+    OUT/annotated/<frame>.png   annotated frames (the first ``max_annotated_png``; a frame name already used,
+                                e.g. a.jpg after a.png, gets ``_2``, ``_3``...: ``annotated_png`` in
+                                detections.json names each frame's file)
     OUT/config.yaml             the resolved config
 """
 
@@ -131,6 +133,16 @@ def _stage_summary(timings: list[dict[str, float]]) -> dict[str, Any]:
             "fps_by_stage": {s: (1000.0 / v if v > 0 else None) for s, v in mean.items() if s != "total"}}
 
 
+def _unique_stem(name: str, used: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... when taken (frames a.png and a.jpg share the stem ``a``)."""
+    stem, k = name, 1
+    while stem.lower() in used:  # case-insensitive: a.png and A.jpg collide on macOS/Windows file systems
+        k += 1
+        stem = f"{name}_{k}"
+    used.add(stem.lower())
+    return stem
+
+
 def run_grasp_demo(
     frames: Iterable[Frame],
     node: GraspNode,
@@ -153,6 +165,7 @@ def run_grasp_demo(
     timings: list[dict[str, float]] = []
     per_frame: list[dict[str, Any]] = []
     n_objects = n_proposals = n_png = 0
+    used_png: set[str] = set()
     start = time.perf_counter()
     bag_name = "detections.mcap" if cfg.storage == "mcap" else "detections.sqlite3"
     with atomic_dir(out, overwrite) as tmp:
@@ -170,10 +183,13 @@ def run_grasp_demo(
                     for g in (obj.suction, obj.parallel_jaw):
                         if not g.ok:
                             reasons[g.kind + ": " + _NUMBER.sub("N", g.reason)] += 1
+                png = None
                 if n_png < cfg.max_annotated_png:
-                    cv2.imwrite(str(tmp / "annotated" / f"{frame.name}.png"), cv2.cvtColor(result.annotated, cv2.COLOR_RGB2BGR))
+                    png = f"annotated/{_unique_stem(frame.name, used_png)}.png"
+                    cv2.imwrite(str(tmp / png), cv2.cvtColor(result.annotated, cv2.COLOR_RGB2BGR))
                     n_png += 1
-                per_frame.append({"frame": frame.name, "stamp_ns": frame.stamp_ns, "proposals": result.proposals,
+                per_frame.append({"frame": frame.name, "annotated_png": png, "stamp_ns": frame.stamp_ns,
+                                  "proposals": result.proposals,
                                   "objects": [o.to_dict() for o in result.objects],
                                   "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
                                   **({"ground_truth": scores} if scores is not None else {})})

@@ -190,6 +190,17 @@ def test_player_refuses_lr_of_another_size_than_the_run(sr_bundle: Path, sr_run:
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.json").exists()
 
 
+def test_play_refuses_a_json_out_that_its_report_would_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
+    """--out x.json wrote the video to x.json, then replaced it by the JSON report."""
+    from export.player import play_bundle
+
+    for name in ("x.json", "x.JSON"):
+        with pytest.raises(UserError, match="--out is the HR video") as err:
+            play_bundle(sr_bundle, sr_run / "lr", tmp_path / name, overwrite=True)
+        assert name in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
 def test_player_int8_temporal_and_overwrite(sr_bundle: Path, sr_run: Path, tmp_path: Path) -> None:
     from export.player import play_bundle
 

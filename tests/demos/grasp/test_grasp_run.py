@@ -200,6 +200,31 @@ def test_image_folder_input_end_to_end(tmp_path, armbench_root, embedder_ckpt) -
     assert (out / "annotated" / "shot.png").exists()
 
 
+def test_annotated_pngs_of_frames_sharing_a_stem_do_not_overwrite_each_other(tmp_path, armbench_root, embedder_ckpt) -> None:
+    """a.png and a.jpg were both written to annotated/a.png: the second silently replaced the first."""
+    import cv2
+
+    from demos.grasp.frames import write_intrinsics
+    from demos.grasp.quickstart import catalog_from_armbench
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    frame = render_scene(catalog_from_armbench(armbench_root, 2), np.random.default_rng(6), SceneConfig())
+    bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "a.png"), bgr)
+    cv2.imwrite(str(folder / "a.jpg"), np.ascontiguousarray(bgr[:, ::-1]))  # another picture, same stem
+    write_intrinsics(tmp_path / "K.json", frame.intrinsics)
+    out = tmp_path / "out"
+    assert main(["demo", "grasp", "--images", str(folder), "--intrinsics", str(tmp_path / "K.json"),
+                 "--references", str(armbench_root), "--checkpoint", str(embedder_ckpt), "--out", str(out)]) == 0
+    frames = json.loads((out / "detections.json").read_text())["frames"]
+    pngs = [f["annotated_png"] for f in frames]
+    assert len(frames) == 2 and len(set(pngs)) == 2 and sorted(pngs) == ["annotated/a.png", "annotated/a_2.png"]
+    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a.png", "a_2.png"]
+    first, second = (cv2.imread(str(out / p)) for p in pngs)
+    assert not np.array_equal(first, second)
+
+
 def test_sam_segmenter_is_used_when_a_checkpoint_is_given(tmp_path, identifier) -> None:
     from demos.grasp.config import SegmentConfig
     from demos.grasp.run import build_segmenter
