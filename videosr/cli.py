@@ -40,7 +40,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from videosr.config import RunConfig
     from videosr.patches import parse_grid
     from vision.common.config import config_from_dict, config_to_dict, load_config
-    from vision.common.errors import UserError
 
     cfg = load_config(args.config, RunConfig) if args.config else RunConfig()
     data = config_to_dict(cfg)
@@ -74,14 +73,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             data["train"][key] = value
     if "bicubic" not in data["methods"]:
         data["methods"] = ["bicubic", *data["methods"]]
-    cfg = config_from_dict(data, RunConfig, source=args.config or "command line")
-    try:
-        from videosr.models import build_sr
-
-        build_sr(cfg.model.name, cfg.scale, **cfg.model.kwargs)
-    except (TypeError, ValueError) as err:
-        raise UserError(f"bad model options {cfg.model.kwargs} for {cfg.model.name}: {err}") from err
-
+    cfg = config_from_dict(data, RunConfig, source=args.config or "command line")  # model options: run_stdo checks
     from videosr.pipeline import run_stdo
     from vision.common.progress import print_table
 

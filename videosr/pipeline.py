@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -168,6 +169,17 @@ def train_methods(
     return results, difficulty, labels
 
 
+def _check_model(cfg: RunConfig) -> None:
+    """Build the configured model and run it once on a tiny input: bad options (e.g. zero width) are a
+    :class:`UserError` now instead of a traceback in the middle of training."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's zero-element init warning before the one-line error
+            build_sr(cfg.model.name, cfg.scale, **cfg.model.kwargs)(torch.zeros(1, 3, 8, 8))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise UserError(f"bad model options {cfg.model.kwargs} for {cfg.model.name}: {err}") from err
+
+
 def _method_frames(method: str, res: MethodResult | None, pair: VideoPair, grid: tuple[int, int], batch: int) -> list[np.ndarray]:
     if method == "bicubic":
         h, w = pair.hr[0].shape[:2]
@@ -196,6 +208,7 @@ def run_stdo(cfg: RunConfig, out: str | os.PathLike[str], overwrite: bool = Fals
 
 def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
     started = time.perf_counter()
+    _check_model(cfg)
     probe_grid = tuple(cfg.grid) if cfg.grid is not None else None
     pair = load_pair(cfg.video, cfg.scale, cfg.start, cfg.frames, lr_video=cfg.lr_video, lr_crf=cfg.lr_crf)
     h, w = pair.hr[0].shape[:2]
