@@ -97,8 +97,8 @@ class CTLModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        _, neck = self.model.features(batch["images"])
-        emb = F.normalize(neck, dim=1)
+        feats, neck = self.model.features(batch["images"])
+        emb = F.normalize(feats, dim=1)  # triplet terms before the BNNeck, classifier after (bag-of-tricks recipe)
         views = ~batch["is_ref"]
         owner, n_picks = batch["owner"], len(batch["pick_labels"])
         single = bool(torch.rand(()) < self.anchor_single_prob)

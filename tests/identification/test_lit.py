@@ -187,3 +187,33 @@ def test_freeze_prefixes_do_not_hide_lightning_freeze() -> None:
     assert not m.model.backbone.patch_embed.proj.weight.requires_grad and m.model.projection.weight.requires_grad
     m.freeze()
     assert not any(p.requires_grad for p in m.parameters()) and not m.training
+
+
+def test_triplet_terms_see_features_before_the_bnneck(armbench_root) -> None:
+    # The Embedder's contract (bag-of-tricks): triplet terms before the BNNeck, classifier (and retrieval)
+    # after it. The training step used the post-BNNeck features for the triplet terms too.
+    import torch.nn.functional as F
+
+    from identification.ctl import CTLCriterion
+    from identification.lit import ArmBenchDataModule, CTLModule
+
+    torch.manual_seed(0)
+    dm = ArmBenchDataModule(str(armbench_root), image_size=32, batch_picks=4, refs_per_product=2, augment="none")
+    module = CTLModule(build_embedder("test_vit", embed_dim=16, neck="bnneck", img_size=32),
+                       CTLCriterion(ce_weight=1.0), num_classes=dm.num_classes, anchor_single_prob=0.0)
+    seen = {}
+
+    def spy(anchors, anchor_labels, references, reference_labels, **kw):
+        seen.update(references=references.detach(), instance=kw["instance_embeddings"].detach(), logits=kw["logits"].detach())
+        return CTLCriterion.forward(module.loss, anchors, anchor_labels, references, reference_labels, **kw)
+
+    module.loss.forward = spy
+    batch = next(iter(dm.train_dataloader()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module.training_step(batch, 0)
+    with torch.no_grad():
+        feats, neck = module.model.features(batch["images"])
+    torch.testing.assert_close(seen["instance"], F.normalize(feats, dim=1))
+    torch.testing.assert_close(seen["references"], F.normalize(feats, dim=1)[batch["is_ref"]])
+    torch.testing.assert_close(seen["logits"], module.classifier(neck))
