@@ -244,13 +244,22 @@ class Gallery:
         except (SafetensorError, KeyError, OSError) as err:
             raise UserError(f"cannot read gallery embeddings: {err}", tensor_path) from err
         products = index.get("products", [])
-        if sum(int(p["rows"]) for p in products) != len(emb):
+        try:
+            rows = [int(p["rows"]) for p in products]
+            ids = [str(p["id"]) for p in products]
+            dim = index.get("dim")
+            threshold = int(index.get("approximate_threshold", 100_000))
+        except (KeyError, TypeError, ValueError) as err:  # a hand-edited or truncated index
+            raise UserError(f"gallery index is malformed ({type(err).__name__}: {err})", index_path) from err
+        if any(n < 1 for n in rows) or len(set(ids)) != len(ids):
+            raise UserError("gallery index has a product with no rows or a repeated product id", index_path)
+        if sum(rows) != len(emb):
             raise UserError("gallery index and embeddings disagree on the number of rows", folder)
-        gallery = cls(dim=index.get("dim"), approximate_threshold=int(index.get("approximate_threshold", 100_000)),
-                      metadata=index.get("metadata") or {})
+        if emb.ndim != 2 or (dim is not None and emb.shape[1] != dim):
+            raise UserError(f"gallery embeddings are {emb.shape}, the index says dimension {dim}", folder)
+        gallery = cls(dim=dim, approximate_threshold=threshold, metadata=index.get("metadata") or {})
         start = 0
-        for entry in products:
-            n = int(entry["rows"])
-            gallery._embeddings[str(entry["id"])] = np.ascontiguousarray(emb[start : start + n], dtype=np.float32)
+        for pid, n in zip(ids, rows, strict=True):
+            gallery._embeddings[pid] = np.ascontiguousarray(emb[start : start + n], dtype=np.float32)
             start += n
         return gallery

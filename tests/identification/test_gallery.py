@@ -94,3 +94,25 @@ def test_identifier_finds_products_from_views(embedder_pool) -> None:
     restricted = ident.identify(crops[:1], k=3, candidates=[cat[0].product_id, cat[1].product_id])
     assert {p for p, _ in restricted[0]} <= {cat[0].product_id, cat[1].product_id}
     assert ident.identify_object(crops[:2], k=2)[0][1] <= 1.0 + 1e-6
+
+
+def test_malformed_gallery_index_is_a_one_line_error(tmp_path) -> None:
+    # a product entry without "rows" (or with a repeated id / zero rows) was a KeyError traceback or loaded wrongly
+    import json
+
+    g = Gallery()
+    g.add("a", np.eye(3, dtype=np.float32)[:2])
+    g.add("b", np.eye(3, dtype=np.float32)[2:])
+    g.save(tmp_path / "g")
+    index_path = tmp_path / "g" / "gallery.json"
+    good = json.loads(index_path.read_text())
+    assert Gallery.load(tmp_path / "g").product_ids == ["a", "b"]
+    for products in ([{"id": "a"}, {"id": "b", "rows": 1}], [{"id": "a", "rows": "x"}, {"id": "b", "rows": 1}],
+                     [{"id": "a", "rows": 2}, {"id": "a", "rows": 1}], [{"id": "a", "rows": 3}, {"id": "b", "rows": 0}],
+                     ["a", "b"]):
+        index_path.write_text(json.dumps(dict(good, products=products)))
+        with pytest.raises(UserError, match="gallery index"):
+            Gallery.load(tmp_path / "g")
+    index_path.write_text(json.dumps(dict(good, dim=5)))
+    with pytest.raises(UserError, match="dimension 5"):
+        Gallery.load(tmp_path / "g")
