@@ -193,7 +193,10 @@ def load_embedder(path: str | os.PathLike[str], backbone: str | None = None) -> 
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors, truncated zip, non-plain objects
-        raise UserError(f"cannot read checkpoint safely: {str(err).splitlines()[0][:200]}", p) from err
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        if "weights only" in first.lower():  # torch's text goes on to suggest weights_only=False: never do that
+            first = "not a PyTorch checkpoint, or it holds objects other than tensors and plain containers"
+        raise UserError(f"cannot read checkpoint safely: {first}", p) from err
     if not isinstance(payload, dict):
         raise UserError("not an embedder checkpoint (expected a dict)", p)
     if payload.get("format") == CHECKPOINT_FORMAT:

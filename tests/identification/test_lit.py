@@ -95,6 +95,10 @@ def test_bad_checkpoints(tmp_path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="cannot read"):
         load_embedder(tmp_path / "junk.pt")
+    (tmp_path / "junk2.pt").write_bytes(b"garbage\n")  # torch's message for this one recommends weights_only=False
+    with pytest.raises(UserError, match="cannot read checkpoint safely: not a PyTorch checkpoint") as info:
+        load_embedder(tmp_path / "junk2.pt")
+    assert "weights_only" not in str(info.value) and "False" not in str(info.value)
     torch.save({"format": "edgevision-embedder", "config": {"backbone": "test_vit", "img_size": 32},
                 "state_dict": {"x": torch.zeros(1)}}, tmp_path / "wrong.pt")
     with pytest.raises(UserError, match="do not match"):
