@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -153,11 +154,21 @@ def fit(
         deterministic=False,
     )
     start = time.perf_counter()
+    sigint = signal.getsignal(signal.SIGINT)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|IterableDataset).*")
         warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
-        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, loader, ckpt_path=ckpt_path)
+        except SystemExit:
+            # Lightning answers Ctrl+C with sys.exit(1) and leaves SIGINT ignored: give callers (the CLI's
+            # exit 130 "interrupted", a later rerun that resumes) a KeyboardInterrupt and Ctrl+C back
+            if not trainer.interrupted:
+                raise
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
+            raise KeyboardInterrupt from None
     seconds = time.perf_counter() - start
     model.cpu()
     if work_dir is not None:

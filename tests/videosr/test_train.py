@@ -73,3 +73,28 @@ def test_progress_bar_names_the_model_and_counts_steps(tmp_path: Path, monkeypat
     resumed = fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 12, 1e-3, cfg, "c1", 0, tmp_path)
     assert resumed.resumed_from == 8
     assert "c1" in buf.getvalue() and "12/12" in buf.getvalue() and "4/4" not in buf.getvalue()
+
+
+def test_ctrl_c_inside_a_fit_is_a_keyboard_interrupt_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning turns Ctrl+C into sys.exit(1) and leaves SIGINT ignored; fit restores both conventions."""
+    import signal
+
+    import videosr.train as train
+
+    class Interrupted(train.SRModule):
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+            if self.global_step == 5:
+                raise KeyboardInterrupt
+            return super().training_step(batch, batch_idx)
+
+    monkeypatch.setattr(train, "SRModule", Interrupted)
+    data = _data()
+    cfg = TrainConfig(steps=8, batch_size=4, crop=8, checkpoint_every=2)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 8, 1e-3, cfg, "m", 0, tmp_path)
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert (tmp_path / "m" / "last.ckpt").is_file() and not (tmp_path / "m.done.pt").exists()
+    monkeypatch.undo()
+    resumed = fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 8, 1e-3, cfg, "m", 0, tmp_path)
+    assert resumed.resumed_from == 4 and resumed.steps == 8 and (tmp_path / "m.done.pt").is_file()
