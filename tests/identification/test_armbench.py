@@ -128,3 +128,27 @@ def test_hold_out_products_disjoint_and_deterministic(armbench_root) -> None:
             hold_out_products(train, seed=0, **bad)
     with pytest.raises(UserError, match="at least 3"):
         hold_out_products(replace(train, picks=[p for p in train.picks if p.gt in candidates[:2]]), 0.5, 0)
+
+
+def test_restricted_unpickler_refuses_globals_from_every_opcode(tmp_path, monkeypatch) -> None:
+    # Besides GLOBAL/STACK_GLOBAL (covered above), callables can arrive through the copyreg extension registry
+    # (EXT1), the protocol-0 INST opcode and persistent ids; none may run. ``calls`` records any execution.
+    import copyreg
+
+    calls = []
+    monkeypatch.setattr(os, "system", lambda cmd: calls.append(cmd))
+    copyreg.add_extension("os", "system", 240)
+    try:
+        payloads = {
+            "ext1": b"\x80\x02\x82\xf0X\x04\x00\x00\x00trueq\x00\x85R.",  # EXT1 240 -> os.system("true")
+            "inst": b"(S'true'\nios\nsystem\n.",  # INST os system with ("true",)
+            "persid": b"Pfoo\n.",
+        }
+        for name, data in payloads.items():
+            p = tmp_path / f"{name}.pickle"
+            p.write_bytes(data)
+            with pytest.raises(UserError, match="refused|not a readable pickle"):
+                load_split(p)
+    finally:
+        copyreg.remove_extension("os", "system", 240)
+    assert calls == []
