@@ -13,10 +13,11 @@ from videosr.metadata import HEADER_BYTES, bits_per_label, encode_label_map, rea
 from vision.common.errors import UserError
 
 
-@pytest.mark.parametrize("chunks", [1, 2, 3, 4, 5, 8, 16, 200])
+@pytest.mark.parametrize("chunks", [1, 2, 3, 4, 5, 8, 16, 200, 256])
 def test_round_trip(tmp_path: Path, chunks: int) -> None:
     rng = np.random.default_rng(chunks)
     labels = rng.integers(0, chunks, size=(7, 3, 5)).astype(np.uint8)
+    labels[0, 0, 0], labels[-1, -1, -1] = chunks - 1, 0  # the extreme labels always occur
     bits = write_label_map(tmp_path / "l.bin", labels, chunks)
     assert bits == 15 * bits_per_label(chunks)
     lm = read_label_map(tmp_path / "l.bin")
