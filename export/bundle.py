@@ -4,6 +4,7 @@ Layout written by :func:`build_sr_bundle` (atomically: built in a temporary fold
 
     BUNDLE/manifest.json
     BUNDLE/labels.bin                          chunk label map (videosr.metadata format)
+    BUNDLE/export_config.yaml                  the resolved SRBundleOptions (loadable with --config)
     BUNDLE/models/<method>_<i>_fp32.onnx       DCR PixelShuffle, static (1, 3, th, tw) input "lr"
     BUNDLE/models/<method>_<i>_int8.onnx       with --int8 (QDQ, calibrated on the run's LR tiles)
     BUNDLE/models/<method>_<i>_fp16.mlpackage  with --formats coreml
@@ -14,7 +15,7 @@ Layout written by :func:`build_sr_bundle` (atomically: built in a temporary fold
      "lr_size": [h, w] (the run's LR frame size: the label map and tile plan are for it), "overlap",
      "chunks", "grid": [rows, cols], "method": main method, "methods": [...],
      "models": [{"method", "chunk", "onnx", "coreml", "sha256", "bytes", "precision"}, ...],
-     "label_map", "psnr": {method: expected PSNR from the run's report}, "parity": [...],
+     "label_map", "config": "export_config.yaml", "psnr": {method: expected PSNR from the run's report}, "parity": [...],
      "quantization": {...}, "coreml": {...}, "files": {relative path: {"sha256", "bytes"}}}
 
 ``models[i].sha256``/``bytes`` describe its ONNX file; ``files`` lists every file of the bundle (Core ML
@@ -26,15 +27,16 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from export.parity import FP32_ATOL, INT8_MAX_PSNR_DROP_DB, INT8_MIN_PSNR_VS_FP32_DB
 from export.player import BUNDLE_FORMAT, MANIFEST, iter_frames
 from vision.common.atomic import atomic_dir, write_json_atomic
+from vision.common.config import save_config
 from vision.common.errors import UserError
 from vision.common.progress import get_logger, track
 from vision.common.runinfo import package_versions, sha256_file
@@ -44,9 +46,17 @@ log = get_logger(__name__)
 FORMATS = ("onnx", "coreml")
 
 
+QuantPresetName = Literal["cpu", "qnn_u8", "qnn_u16"]
+CalibrationMethodName = Literal["minmax", "percentile", "entropy"]
+CoreMLCompression = Literal["none", "int8", "palettize8"]
+CONFIG_FILE = "export_config.yaml"
+
+
 @dataclass
 class SRBundleOptions:
-    """Options of :func:`build_sr_bundle`.
+    """Options of :func:`build_sr_bundle`; also the typed YAML config of ``edgevision export sr --config``
+    (``configs/export/sr-bundle.yaml`` lists every key with its default; flags override the file). The
+    resolved options are saved in the bundle as ``export_config.yaml``.
 
     Attributes:
         formats: subset of ``("onnx", "coreml")``; ONNX is always written (the player needs it).
@@ -59,6 +69,7 @@ class SRBundleOptions:
             (:func:`onnx_receptive_radius`; then tiling is seamless by construction).
         int8: also write INT8 QDQ models (calibrated on the run's own LR tiles).
         quant_preset / per_channel / calibrate_method / calibration_tiles: see :mod:`export.quantize`.
+        validation_tiles: LR tiles per model on which the INT8 cost is measured.
         max_psnr_drop_db: INT8 models losing more PSNR vs HR than this fail the export (gate
             ``psnr_drop_vs_hr``, used when the run kept HR frames).
         min_int8_psnr_vs_fp32_db: without HR frames, INT8 models whose output is further than this
@@ -68,28 +79,28 @@ class SRBundleOptions:
         parity_atol: FP32 ONNX vs PyTorch max abs error allowed.
         parity_tiles: LR tiles per model for that check, spread evenly over the model's frames (STDO:
             centred on the chunk's patches where the frame has one).
+        threads: onnxruntime intra-op threads of the checks.
         seed: RNG seed for calibration/validation tile sampling.
     """
 
-    formats: tuple[str, ...] = ("onnx",)
+    formats: tuple[Literal["onnx", "coreml"], ...] = ("onnx",)
     methods: tuple[str, ...] = ("stdo",)
     tile: tuple[int, int] | None = None
     max_tile_side: int = 128
     overlap: int | None = None
     int8: bool = False
-    quant_preset: str = "cpu"
+    quant_preset: QuantPresetName = "cpu"
     per_channel: bool = True
-    calibrate_method: str = "minmax"
+    calibrate_method: CalibrationMethodName = "minmax"
     calibration_tiles: int = 16
     validation_tiles: int = 8
     max_psnr_drop_db: float = INT8_MAX_PSNR_DROP_DB
     min_int8_psnr_vs_fp32_db: float = INT8_MIN_PSNR_VS_FP32_DB
-    coreml_compression: str = "none"
+    coreml_compression: CoreMLCompression = "none"
     parity_atol: float = FP32_ATOL
     parity_tiles: int = 8
     threads: int = 2
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def onnx_receptive_radius(model: Any) -> int:
@@ -348,6 +359,7 @@ def build_sr_bundle(
         if overlap < radius:
             log.warning("overlap %d < receptive-field radius %d: tile borders may differ slightly", overlap, radius)
         (tmp / "labels.bin").write_bytes(run.label_map_path.read_bytes())
+        save_config(options, tmp / CONFIG_FILE)
         manifest = {
             "format": BUNDLE_FORMAT,
             "version": 1,
@@ -369,6 +381,7 @@ def build_sr_bundle(
             "depth_to_space": "DCR",
             "models": entries,
             "label_map": "labels.bin",
+            "config": CONFIG_FILE,
             "label_map_frames": label_map.frames,
             "psnr": {m: expected_psnr(run.report, m) for m in options.methods},
             "parity": parity,

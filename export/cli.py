@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from export.bundle import SRBundleOptions
 
 
 def _tile(text: str) -> tuple[int, int]:
@@ -25,27 +29,30 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+#: ``export sr`` flags that set an :class:`export.bundle.SRBundleOptions` field (dest == field name).
+SR_OPTION_FLAGS = (
+    "formats", "methods", "tile", "max_tile_side", "overlap", "int8", "quant_preset", "per_channel", "calibrate_method",
+    "calibration_tiles", "validation_tiles", "max_psnr_drop_db", "min_int8_psnr_vs_fp32_db", "coreml_compression",
+    "parity_tiles", "threads", "seed",
+)
+
+
+def sr_options_from_args(args: argparse.Namespace) -> SRBundleOptions:
+    """SRBundleOptions from ``--config FILE`` (strict typed YAML) with the given flags overriding it."""
+    from export.bundle import SRBundleOptions
+    from vision.common.config import config_from_dict, load_config
+
+    flags = {name: getattr(args, name) for name in SR_OPTION_FLAGS if hasattr(args, name)}
+    if args.config is not None:
+        return load_config(args.config, SRBundleOptions, overrides=flags)
+    return config_from_dict(flags, SRBundleOptions, source="command line")
+
+
 def _cmd_export_sr(args: argparse.Namespace) -> int:
-    from export.bundle import SRBundleOptions, build_sr_bundle
+    from export.bundle import build_sr_bundle
     from vision.common.progress import print_table
 
-    options = SRBundleOptions(
-        formats=args.formats,
-        methods=args.methods,
-        tile=args.tile,
-        max_tile_side=args.max_tile_side,
-        overlap=args.overlap,
-        int8=args.int8,
-        quant_preset=args.quant_preset,
-        per_channel=not args.per_tensor,
-        calibrate_method=args.calibrate_method,
-        calibration_tiles=args.calibration_tiles,
-        max_psnr_drop_db=args.max_psnr_drop,
-        min_int8_psnr_vs_fp32_db=args.min_int8_psnr_vs_fp32,
-        coreml_compression=args.coreml_compression,
-        threads=args.threads,
-        seed=args.seed,
-    )
+    options = sr_options_from_args(args)
     manifest = build_sr_bundle(args.run, args.out, options, overwrite=args.overwrite)
     parity = {p["name"].split(" ")[0]: p for p in manifest["parity"]}
     cost = (manifest.get("quantization") or {}).get("cost", {})
@@ -149,24 +156,35 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     sr.add_argument("--run", required=True, type=Path, help="videosr run folder (from `edgevision videosr run`)")
     sr.add_argument("--out", required=True, type=Path, help="bundle folder to write")
-    sr.add_argument("--formats", type=_csv, default=("onnx",), help="comma list of onnx,coreml (ONNX is always written)")
-    sr.add_argument("--methods", type=_csv, default=("stdo",), help="comma list of run methods; the first is played by default")
-    sr.add_argument("--tile", type=_tile, default=None, help="LR tile HxW the models are compiled for (default: fit the frames)")
-    sr.add_argument("--max-tile-side", type=int, default=128, help="largest automatic tile side (LR pixels)")
-    sr.add_argument("--overlap", type=int, default=None, help="LR context pixels per tile side (default: receptive-field bound)")
-    sr.add_argument("--int8", action="store_true", help="also write INT8 QDQ models calibrated on the video's LR tiles")
-    sr.add_argument("--quant-preset", default="cpu", choices=("cpu", "qnn_u8", "qnn_u16"), help="INT8 preset")
-    sr.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales instead of per-channel")
-    sr.add_argument("--calibrate-method", default="minmax", choices=("minmax", "percentile", "entropy"), help="calibration")
-    sr.add_argument("--calibration-tiles", type=int, default=16, help="LR tiles used to calibrate each INT8 model")
-    sr.add_argument("--max-psnr-drop", type=float, default=0.5, help="fail if INT8 loses more PSNR (dB) vs HR")
     sr.add_argument(
-        "--min-int8-psnr-vs-fp32", type=float, default=40.0,
-        help="when the run kept no HR frames: fail if INT8 output is fewer dB PSNR from the FP32 output",
+        "--config", type=Path, default=None,
+        help="typed YAML of the export options (configs/export/sr-bundle.yaml lists every key); flags override it",
     )
-    sr.add_argument("--coreml-compression", default="none", choices=("none", "int8", "palettize8"), help="Core ML weights")
-    sr.add_argument("--threads", type=int, default=2, help="onnxruntime threads for checks")
-    sr.add_argument("--seed", type=int, default=0, help="tile sampling seed")
+    opt = sr.add_argument_group("export options (default: the --config file, else the value shown)")
+    unset = argparse.SUPPRESS  # a flag not given leaves the --config value (or the default) in place
+    opt.add_argument("--formats", type=_csv, default=unset, help="comma list of onnx,coreml (ONNX is always written) [onnx]")
+    opt.add_argument("--methods", type=_csv, default=unset, help="comma list of run methods; the first is played by default [stdo]")
+    opt.add_argument("--tile", type=_tile, default=unset, help="LR tile HxW the models are compiled for [fit the frames]")
+    opt.add_argument("--max-tile-side", type=int, default=unset, help="largest automatic tile side (LR pixels) [128]")
+    opt.add_argument("--overlap", type=int, default=unset, help="LR context pixels per tile side [receptive-field bound]")
+    opt.add_argument("--int8", action=argparse.BooleanOptionalAction, default=unset,
+                     help="also write INT8 QDQ models calibrated on the video's LR tiles [no]")
+    opt.add_argument("--quant-preset", default=unset, choices=("cpu", "qnn_u8", "qnn_u16"), help="INT8 preset [cpu]")
+    opt.add_argument("--per-channel", dest="per_channel", action="store_true", default=unset,
+                     help="per-channel weight scales [yes]")
+    opt.add_argument("--per-tensor", dest="per_channel", action="store_false", default=unset,
+                     help="per-tensor weight scales instead of per-channel")
+    opt.add_argument("--calibrate-method", default=unset, choices=("minmax", "percentile", "entropy"), help="calibration [minmax]")
+    opt.add_argument("--calibration-tiles", type=int, default=unset, help="LR tiles used to calibrate each INT8 model [16]")
+    opt.add_argument("--validation-tiles", type=int, default=unset, help="LR tiles the INT8 cost is measured on [8]")
+    opt.add_argument("--max-psnr-drop", dest="max_psnr_drop_db", type=float, default=unset,
+                     help="fail if INT8 loses more PSNR (dB) vs HR [0.5]")
+    opt.add_argument("--min-int8-psnr-vs-fp32", dest="min_int8_psnr_vs_fp32_db", type=float, default=unset,
+                     help="when the run kept no HR frames: fail if INT8 output is fewer dB PSNR from the FP32 output [40]")
+    opt.add_argument("--coreml-compression", default=unset, choices=("none", "int8", "palettize8"), help="Core ML weights [none]")
+    opt.add_argument("--parity-tiles", type=int, default=unset, help="LR tiles per model of the FP32 parity check [8]")
+    opt.add_argument("--threads", type=int, default=unset, help="onnxruntime threads for checks [2]")
+    opt.add_argument("--seed", type=int, default=unset, help="tile sampling seed [0]")
     sr.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     sr.set_defaults(func=_cmd_export_sr)
 
