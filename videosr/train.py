@@ -57,7 +57,8 @@ class TrainData:
 
 @dataclass
 class FitResult:
-    """Outcome of one fit: optimiser steps run in this fit and wall seconds (of the run that did them)."""
+    """Outcome of one fit: its optimiser steps and wall seconds, including the time of an interrupted run
+    up to the checkpoint this one resumed from (``resumed_from`` = that checkpoint's step)."""
 
     steps: int
     seconds: float
@@ -65,13 +66,24 @@ class FitResult:
 
 
 class _StartStep(pl.Callback):
-    """Records the global step at which training (re)started."""
+    """Records the global step at which training (re)started, and keeps the training seconds spent so far
+    in every checkpoint (restored on resume as ``prior_seconds``)."""
 
     def __init__(self) -> None:
         self.step = 0
+        self.prior_seconds = 0.0
+        self._t0: float | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.step = int(trainer.global_step)
+        self._t0 = time.perf_counter()
+
+    def state_dict(self) -> dict[str, Any]:
+        now = time.perf_counter() - self._t0 if self._t0 is not None else 0.0
+        return {"seconds": self.prior_seconds + now}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.prior_seconds = float(state_dict.get("seconds", 0.0))
 
 
 class StepProgressBar(pl.callbacks.RichProgressBar):
@@ -169,7 +181,7 @@ def fit(
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
             raise KeyboardInterrupt from None
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start + start_step.prior_seconds
     model.cpu()
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)

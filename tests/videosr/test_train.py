@@ -78,6 +78,7 @@ def test_progress_bar_names_the_model_and_counts_steps(tmp_path: Path, monkeypat
 def test_ctrl_c_inside_a_fit_is_a_keyboard_interrupt_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Lightning turns Ctrl+C into sys.exit(1) and leaves SIGINT ignored; fit restores both conventions."""
     import signal
+    import time
 
     import videosr.train as train
 
@@ -85,6 +86,7 @@ def test_ctrl_c_inside_a_fit_is_a_keyboard_interrupt_and_resumes(tmp_path: Path,
         def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
             if self.global_step == 5:
                 raise KeyboardInterrupt
+            time.sleep(0.1)  # the interrupted run's time up to its checkpoint counts in train_seconds
             return super().training_step(batch, batch_idx)
 
     monkeypatch.setattr(train, "SRModule", Interrupted)
@@ -98,3 +100,4 @@ def test_ctrl_c_inside_a_fit_is_a_keyboard_interrupt_and_resumes(tmp_path: Path,
     monkeypatch.undo()
     resumed = fit(build_sr("espcn", 2, features=8, mid_features=4), data, data.all_items(), 8, 1e-3, cfg, "m", 0, tmp_path)
     assert resumed.resumed_from == 4 and resumed.steps == 8 and (tmp_path / "m.done.pt").is_file()
+    assert resumed.seconds >= 0.4  # 4 slow steps before the step-4 checkpoint (the resumed 4 are fast)
