@@ -20,7 +20,7 @@ embeddings.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -181,7 +181,7 @@ def export_embedder_from_checkpoint(
     report = export_embedder(
         model,
         out,
-        tuple(model.input_size),
+        cast("tuple[int, int]", tuple(model.input_size)),
         formats=formats,
         int8=int8,
         calibration_images=images,

@@ -22,7 +22,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vision.common.atomic import check_can_write
 from vision.common.errors import UserError
@@ -126,7 +126,7 @@ def export_onnx(
         raw = Path(tmp_dir) / "raw.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            kwargs = {"verbose": False} if choice.dynamo else {"do_constant_folding": True}
+            kwargs: dict[str, Any] = {"verbose": False} if choice.dynamo else {"do_constant_folding": True}
             torch.onnx.export(
                 model,
                 tuple(example_inputs),

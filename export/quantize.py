@@ -253,9 +253,10 @@ def sr_quantization_cost(
     cost: dict[str, float | None] = {"psnr_int8_vs_fp32": psnr(f, q), "psnr_fp32": None, "psnr_int8": None, "psnr_drop_db": None}
     if hr is not None:
         r = np.concatenate([np.clip(a, 0, 1).ravel() for a in hr])
-        cost["psnr_fp32"] = psnr(f, r)
-        cost["psnr_int8"] = psnr(q, r)
-        cost["psnr_drop_db"] = cost["psnr_fp32"] - cost["psnr_int8"]
+        psnr_fp32, psnr_int8 = psnr(f, r), psnr(q, r)
+        cost["psnr_fp32"] = psnr_fp32
+        cost["psnr_int8"] = psnr_int8
+        cost["psnr_drop_db"] = psnr_fp32 - psnr_int8
     return cost
 
 

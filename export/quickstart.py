@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,8 +33,8 @@ def _mean_psnr(played_dir: Path, hr_files: list[Path]) -> float | None:
         return None
     values = []
     for p, h in zip(played, hr_files, strict=True):
-        a = cv2.imread(str(p), cv2.IMREAD_COLOR).astype(np.float32) / 255.0
-        b = cv2.imread(str(h), cv2.IMREAD_COLOR).astype(np.float32) / 255.0
+        a = cast(np.ndarray, cv2.imread(str(p), cv2.IMREAD_COLOR)).astype(np.float32) / 255.0
+        b = cast(np.ndarray, cv2.imread(str(h), cv2.IMREAD_COLOR)).astype(np.float32) / 255.0
         if a.shape != b.shape:
             return None
         values.append(psnr(a, b))

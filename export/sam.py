@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from vision.common.atomic import atomic_dir, write_json_atomic
 from vision.common.errors import UserError
 from vision.common.runinfo import sha256_file
 
+if TYPE_CHECKING:
+    from segment_anything.modeling import Sam
+
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGE_SIZE = 1024
 
@@ -36,7 +39,10 @@ IMAGE_SIZE = 1024
 class SamEncoderOnnx(nn.Module):
     """(1, 3, 1024, 1024) float32 RGB in [0, 255] (mean-padded) -> (1, C, 64, 64) image embeddings."""
 
-    def __init__(self, sam: nn.Module) -> None:
+    pixel_mean: torch.Tensor  # (1, 3, 1, 1) buffers
+    pixel_std: torch.Tensor
+
+    def __init__(self, sam: Sam) -> None:
         super().__init__()
         self.image_encoder = sam.image_encoder
         self.register_buffer("pixel_mean", sam.pixel_mean.detach().clone().view(1, 3, 1, 1), persistent=False)
@@ -49,7 +55,7 @@ class SamEncoderOnnx(nn.Module):
 class SamDecoderOnnx(nn.Module):
     """Prompt encoder + mask decoder with a fixed point count and no output resize (see module docstring)."""
 
-    def __init__(self, sam: nn.Module) -> None:
+    def __init__(self, sam: Sam) -> None:
         super().__init__()
         self.prompt_encoder = sam.prompt_encoder
         self.mask_decoder = sam.mask_decoder
@@ -101,24 +107,24 @@ def prepare_image(rgb: np.ndarray, size: int = IMAGE_SIZE) -> tuple[np.ndarray, 
     return canvas.transpose(2, 0, 1)[None].copy(), scale
 
 
-def tiny_sam(seed: int = 0) -> nn.Module:
+def tiny_sam(seed: int = 0) -> Sam:
     """A random tiny SAM (``vision.sam.build_tiny_sam``: 64x64 input, 8x8 embedding grid) for tests and ``--tiny``."""
     from vision.sam import build_tiny_sam
 
     return build_tiny_sam(seed=seed).eval()
 
 
-def load_sam(checkpoint: str | os.PathLike[str], model_type: str, verify: bool = True) -> nn.Module:
+def load_sam(checkpoint: str | os.PathLike[str], model_type: str, verify: bool = True) -> Sam:
     """A SAM model from a segment_anything checkpoint through ``vision.sam.build_sam``.
 
     ``verify`` checks the SHA-256 against the official checkpoints (off for fine-tuned ones).
     """
     from vision.sam import build_sam
 
-    return build_sam(model_type, checkpoint, verify=verify).eval()
+    return build_sam(model_type, cast("str | Path", checkpoint), verify=verify).eval()
 
 
-def decoder_example_inputs(sam: nn.Module, points: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+def decoder_example_inputs(sam: Sam, points: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Example decoder inputs with ``points`` prompt points (the last one a -1 padding slot when > 1)."""
     g = torch.Generator().manual_seed(seed)
     dim = int(sam.prompt_encoder.embed_dim)
@@ -140,7 +146,7 @@ def export_sam(
     model_type: str = "vit_b",
     tiny: bool = False,
     points: int = 2,
-    sam: nn.Module | None = None,
+    sam: Sam | None = None,
     overwrite: bool = False,
     verify: bool = True,
 ) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
         if s + tile >= length:
             break
         s += step
-    spans = []
+    spans: list[Span] = []
     for i, start in enumerate(starts):
         lo = 0 if i == 0 else spans[-1].hi
         if i == len(starts) - 1:
