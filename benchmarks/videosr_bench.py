@@ -29,6 +29,7 @@ import torch
 from videosr.config import ModelConfig, RunConfig, TrainConfig
 from videosr.io import imresize
 from videosr.models import SR_MODELS, build_sr, count_macs, count_params
+from videosr.patches import parse_grid
 from videosr.pipeline import run_stdo
 from videosr.synthetic import write_clip
 from vision.common.atomic import write_json_atomic
@@ -74,7 +75,9 @@ def speed(repeats: int, chunks: int) -> dict[str, Any]:
     return out
 
 
-def quality(video: Path, steps: int, chunks: int, grid: list[int], frames: int | None, threads: int, workdir: Path) -> dict[str, Any]:
+def quality(
+    video: Path, steps: int, chunks: int, grid: list[int] | None, frames: int | None, threads: int, workdir: Path
+) -> dict[str, Any]:
     """One STDO run with every method; returns the per-method summary and run facts."""
     cfg = RunConfig(
         video=str(video), scale=4, chunks=chunks, grid=grid, frames=frames,
@@ -104,13 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="640x360", help="generated clip WIDTHxHEIGHT (default %(default)s)")
     p.add_argument("--steps", type=int, default=1000, help="M0 steps N, --budget equal (default %(default)s)")
     p.add_argument("--chunks", type=int, default=2)
-    p.add_argument("--grid", default="5x8", help="ROWSxCOLS patch grid (default %(default)s)")
+    p.add_argument("--grid", default="auto",
+                   help="ROWSxCOLS patch grid, or auto: one that divides each video's LR frame (default %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for training (default %(default)s)")
     p.add_argument("--repeats", type=int, default=10, help="timed inference runs per model")
     p.add_argument("--speed-threads", default="1,2", help="torch thread counts for the speed test (default %(default)s)")
     p.add_argument("--speed-only", action="store_true", help="skip the STDO quality runs")
     args = p.parse_args(argv)
-    rows, cols = (int(v) for v in args.grid.lower().split("x"))
+    grid = None if args.grid.lower() == "auto" else list(parse_grid(args.grid))
     result: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv)}
     before = torch.get_num_threads()
     result["speed"] = {}
@@ -123,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(tmp)
             w, h = (int(v) for v in args.size.lower().split("x"))
             clip = write_clip(work / "generated.mp4", frames=args.frames, height=h, width=w, seed=0)
-            result["generated"] = quality(clip, args.steps, args.chunks, [rows, cols], None, args.threads, work)
+            result["generated"] = quality(clip, args.steps, args.chunks, grid, None, args.threads, work)
             if args.video is not None:
-                result["given"] = quality(args.video, args.steps, args.chunks, [rows, cols], args.frames, args.threads, work)
+                result["given"] = quality(args.video, args.steps, args.chunks, grid, args.frames, args.threads, work)
     write_json_atomic(args.out, result)
     print(f"wrote {args.out}")
     return 0
