@@ -210,6 +210,8 @@ def _cmd_gallery_add(args: argparse.Namespace) -> int:
     from identification.gallery import Gallery
     from vision.common.errors import UserError
 
+    if not args.product.strip() or args.product != args.product.strip():
+        raise UserError(f"--product must be a non-empty id without surrounding spaces, got {args.product!r}")
     model = _load_model(args)
     desc = _describe(model, args)
     identity = {"backbone": desc["backbone"], "embed_dim": desc["embed_dim"], "checkpoint_sha256": desc.get("checkpoint_sha256")}

@@ -164,6 +164,10 @@ def test_cli_eval_and_gallery(armbench_root, tmp_path, capsys) -> None:
     save_embedder(other, tmp_path / "other.pt")
     assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", "X2", str(some),
                  "--checkpoint", str(tmp_path / "other.pt")]) == 2  # another embedder's gallery
+    for bad_id in ("", " X3"):  # an empty id was added as product ''
+        capsys.readouterr()
+        assert main(["identify", "gallery", "add", "--gallery", str(gal), "--product", bad_id, str(some), *ck]) == 2
+        assert "--product must be a non-empty id" in capsys.readouterr().err
 
 
 def test_lightning_cli_debug_anywhere(armbench_root, tmp_path, capsys) -> None:
