@@ -260,3 +260,14 @@ def test_scores_equal_the_bop_toolkit_path(bop_copy):
         toolkit = _toolkit_scores(ds, results, ann_type)
         for key, value in toolkit.items():
             assert ours[key] == pytest.approx(value, abs=1e-9), (ann_type, key)
+
+
+def test_inference_skips_and_counts_a_depth_image_of_another_size(bop_copy):
+    # a depth PNG whose size differs from its rgb image ended in a ValueError traceback from the segmenter
+    import cv2
+
+    from vision.bop.infer import run_inference
+
+    cv2.imwrite(str(bop_copy / "test" / "000001" / "depth" / "000001.png"), np.zeros((10, 12), np.uint16))
+    results, report = run_inference(BopDataset(bop_copy), "test", _NoProposals())
+    assert report["images"] == 2 and report["skipped_images"] == 1

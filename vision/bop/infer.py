@@ -116,6 +116,9 @@ def run_inference(
         try:
             rgb = dataset.read_rgb(split, scene_id, im_id)
             depth = dataset.read_depth(split, scene_id, im_id) if use_depth else None
+            if depth is not None and depth.shape != rgb.shape[:2]:
+                raise UserError(f"depth of image {im_id} is {depth.shape}, the rgb image {rgb.shape[:2]}",
+                                dataset.split_dir(split) / f"{scene_id:06d}" / "depth")
         except UserError as err:
             LOG.warning("skipping image: %s", err.one_line())
             report["skipped_images"] += 1
