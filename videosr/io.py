@@ -90,9 +90,11 @@ def _read_video(path: Path, start: int, count: int | None) -> DecodedVideo:
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError:  # a corrupt packet: its frame is lost
-                if index >= start:
-                    corrupt += 1
+                take, stop = _select(start, count, index)
+                corrupt += int(take)
                 index += 1
+                if stop:
+                    break
                 continue
             for frame in decoded:
                 take, stop = _select(start, count, index)

@@ -50,7 +50,8 @@ def test_read_video_window_and_folder_with_corrupt(tiny_clip: Path, tmp_path: Pa
     np.testing.assert_array_equal(dec.frames[2], all_frames.frames[3])
 
 
-def test_video_with_corrupt_frames_is_counted(tmp_path: Path) -> None:
+def _mjpeg_with_corrupt_frames(tmp_path: Path, corrupt: tuple[int, ...]) -> Path:
+    """8 frames of MJPEG in AVI with the JPEG data of frames ``corrupt`` scrambled."""
     import av
 
     frames = render_frames(8, 48, 64, seed=1)
@@ -67,12 +68,24 @@ def test_video_with_corrupt_frames_is_counted(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     starts = [m.start() for m in re.finditer(b"\xff\xd8\xff", bytes(data))]
     rng = np.random.default_rng(0)
-    for k in (2, 5):  # scramble two JPEG frames
+    for k in corrupt:  # scramble JPEG frames
         n = starts[k + 1] - starts[k] - 64
         data[starts[k] : starts[k] + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
+    return path
+
+
+def test_video_with_corrupt_frames_is_counted(tmp_path: Path) -> None:
+    path = _mjpeg_with_corrupt_frames(tmp_path, (2, 5))
     dec = read_frames(path)
-    assert dec.corrupt == 2 and len(dec.frames) == 6
+    assert dec.corrupt == 2 and len(dec.frames) == 6 and dec.indices == [0, 1, 3, 4, 6, 7]
+    dec = read_frames(path, start=3, frames=3)
+    assert dec.corrupt == 1 and dec.indices == [3, 4]
+    # a window ending on a corrupt frame: the corrupt frame after it is outside the window, not counted
+    (tmp_path / "two").mkdir()
+    path = _mjpeg_with_corrupt_frames(tmp_path / "two", (2, 3))
+    dec = read_frames(path, start=0, frames=3)
+    assert dec.corrupt == 1 and dec.indices == [0, 1]
 
 
 def test_bad_inputs(tmp_path: Path) -> None:
