@@ -209,6 +209,9 @@ def run_stdo(cfg: RunConfig, out: str | os.PathLike[str], overwrite: bool = Fals
 def _run(cfg: RunConfig, out: Path, overwrite: bool) -> dict[str, Any]:
     started = time.perf_counter()
     _check_model(cfg)
+    not_run = [m for m in cfg.save_frames if m not in cfg.methods]
+    if not_run:
+        raise UserError(f"--save-frames {','.join(not_run)}: not among the methods run ({','.join(cfg.methods)})")
     probe_grid = tuple(cfg.grid) if cfg.grid is not None else None
     pair = load_pair(cfg.video, cfg.scale, cfg.start, cfg.frames, lr_video=cfg.lr_video, lr_crf=cfg.lr_crf)
     h, w = pair.hr[0].shape[:2]

@@ -174,6 +174,7 @@ def test_bad_options_fail_before_any_training(tiny_clip: Path, tmp_path: Path, c
     _fails([str(tiny_clip), "--grid", "16x24", "--chunks", "300"], tmp_path / "o2", capsys, "--chunks must be <= 256")
     _fails([str(tiny_clip), "--general-model", str(tmp_path / "none.pt")], tmp_path / "o3", capsys, "does not exist")
     _fails([str(tiny_clip), "--features", "0"], tmp_path / "o5", capsys, "bad model options")
+    _fails([str(tiny_clip), "--methods", "single", "--save-frames", "stdo"], tmp_path / "o7", capsys, "not among the methods run")
     _fails([str(tiny_clip), "--model", "edsr", "--model-arg", "features=0"], tmp_path / "o6", capsys, "bad model options")
     torch.save(build_sr("espcn", 4, features=8, mid_features=4).state_dict(), tmp_path / "small.pt")
     _fails([str(tiny_clip), "--general-model", str(tmp_path / "small.pt")], tmp_path / "o4", capsys, "does not match")
