@@ -99,8 +99,15 @@ def _format_figures(figures: dict[str, Any]) -> str:
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
+    import logging
+
     from vision.common.progress import print_table
 
+    if not args.verbose:  # Lightning's accelerator banners and tips say nothing about the results here
+        import pytorch_lightning  # noqa: F401  (it resets its loggers to INFO when first imported)
+
+        for name in ("lightning.pytorch", "pytorch_lightning", "lightning_fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     start = time.perf_counter()
     rows = run_quickstart(Path(args.out), seed=args.seed, overwrite=args.overwrite)
     total = time.perf_counter() - start

@@ -19,7 +19,7 @@ from demos.quickstart import StepResult
 
 BACKBONE = "test_vit"
 IMAGE_SIZE = 48
-EPOCHS = 6
+EPOCHS = 12
 N_PRODUCTS = 60
 N_PICKS = 240
 VAL_FRACTION = 0.2

@@ -9,14 +9,14 @@ from videosr.config import ModelConfig, RunConfig, TrainConfig
 
 
 def quickstart_config(video: Path, seed: int) -> RunConfig:
-    """A small run: 12 frames 256x144 at x4, 3x4 grid, 2 chunks, ESPCN 32/16, 150 M0 steps."""
+    """A small run: 12 frames 256x144 at x4, 3x4 grid, 2 chunks, ESPCN 32/16, 500 M0 steps."""
     return RunConfig(
         video=str(video),
         scale=4,
         chunks=2,
         grid=[3, 4],
         model=ModelConfig(name="espcn", kwargs={"features": 32, "mid_features": 16}),
-        train=TrainConfig(steps=150, batch_size=12, crop=24, checkpoint_every=100, threads=1, seed=seed),
+        train=TrainConfig(steps=500, batch_size=12, crop=24, checkpoint_every=100, threads=1, seed=seed),
         save_video=["stdo"],
     )
 
