@@ -12,7 +12,7 @@ from videosr.run_folder import load_run
 
 def test_quickstart_config_is_small() -> None:
     cfg = quickstart_config(Path("x.mp4"), 0)
-    assert cfg.train.steps <= 300 and cfg.chunks == 2
+    assert cfg.train.steps <= 600 and cfg.chunks == 2  # ~30 s on 2 idle cores; the quickstart must stay < 5 min
 
 
 @pytest.mark.slow
