@@ -19,7 +19,6 @@ Run as ``edgevision play ...`` or ``python -m export.player ...``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ import numpy as np
 from export.runtime import make_session
 from export.tiling import TileRunner, patch_label_image, run_tiled
 from vision.common.atomic import atomic_dir, atomic_path, check_can_write, write_json_atomic
-from vision.common.errors import UserError, require_dir, require_file, run_with_error_convention
+from vision.common.errors import UserError, read_json, require_dir, require_file, run_with_error_convention
 from vision.common.progress import track
 from vision.common.runinfo import sha256_file
 
@@ -45,11 +44,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 def read_manifest(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     """Load ``bundle/manifest.json`` (UserError when missing or malformed)."""
     root = require_dir(bundle, "SR bundle")
-    path = require_file(root / MANIFEST, "bundle manifest")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"not valid JSON: {err}", path) from err
+    path = root / MANIFEST
+    manifest = read_json(path, "bundle manifest")
     for key in ("format", "scale", "tile", "overlap", "chunks", "models", "label_map", "files"):
         if key not in manifest:
             raise UserError(f"missing key '{key}'", path)

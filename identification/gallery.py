@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vision.common.errors import UserError, require_dir, require_file
+from vision.common.errors import UserError, read_json, require_dir, require_file
 
 GALLERY_FORMAT = "edgevision-gallery"
 MODES = ("centroid", "best_view")
@@ -233,10 +233,7 @@ class Gallery:
         folder = require_dir(path, "gallery folder")
         index_path = require_file(folder / "gallery.json", "gallery index")
         tensor_path = require_file(folder / "embeddings.safetensors", "gallery embeddings")
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UserError(f"gallery index is not valid JSON: {err}", index_path) from err
+        index = read_json(index_path, "gallery index")
         if not isinstance(index, dict) or index.get("format") != GALLERY_FORMAT:
             raise UserError("not an edgevision gallery index", index_path)
         try:

@@ -18,7 +18,6 @@ chunk, index = chunk label), ``stdo_joint``.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from torch import nn
 
 from videosr.models import build_sr
 from vision.common.atomic import write_json_atomic
-from vision.common.errors import UserError, require_dir, require_file
+from vision.common.errors import UserError, read_json, require_dir, require_file
 
 REPORT = "report.json"
 CONFIG = "config.yaml"
@@ -114,11 +113,8 @@ def save_models(
 def load_run(path: str | os.PathLike[str]) -> SRRun:
     """Read a run folder's models.json and report; missing pieces raise :class:`UserError`."""
     root = require_dir(path, "run folder")
-    meta_path = require_file(root / MODELS_DIR / MODELS_JSON, "models.json of the run folder")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"not valid JSON: {err}", meta_path) from err
+    meta_path = root / MODELS_DIR / MODELS_JSON
+    meta = read_json(meta_path, "models.json of the run folder")
     for key in ("arch", "scale", "arch_kwargs", "grid", "chunks", "methods"):
         if key not in meta:
             raise UserError(f"missing key '{key}'", meta_path)
@@ -126,10 +122,7 @@ def load_run(path: str | os.PathLike[str]) -> SRRun:
     label_map = require_file(root / LABELS, "label map of the run")
     report: dict[str, Any] = {}
     if (root / REPORT).is_file():
-        try:
-            report = json.loads((root / REPORT).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise UserError(f"not valid JSON: {err}", root / REPORT) from err
+        report = read_json(root / REPORT, "report of the run")
     hr_dir = root / HR_DIR
     methods = {m: [root / MODELS_DIR / f for f in files] for m, files in meta["methods"].items()}
     return SRRun(

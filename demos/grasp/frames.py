@@ -17,7 +17,6 @@ BOP ``camera.json`` form ``{"fx", "fy", "cx", "cy", "width", "height", "depth_sc
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import cv2
 import numpy as np
 
 from demos.grasp.geometry import Intrinsics
-from vision.common.errors import UserError, require_dir, require_file
+from vision.common.errors import UserError, read_json, require_dir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -85,11 +84,8 @@ def check_frame_sizes(rgb: np.ndarray, depth: np.ndarray | None, where: str | os
 
 def load_intrinsics(path: str | os.PathLike[str]) -> tuple[Intrinsics, float]:
     """Read an intrinsics JSON; returns ``(intrinsics, depth_scale_mm_per_unit)``."""
-    p = require_file(path, "intrinsics file")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"not valid JSON: {err}", p) from err
+    p = Path(path)
+    data = read_json(p, "intrinsics file")
     if not isinstance(data, dict):
         raise UserError("intrinsics must be a JSON object with fx, fy, cx, cy, width, height (or K)", p)
     try:

@@ -47,3 +47,22 @@ def test_require_file_and_dir(tmp_path: Path) -> None:
         require_file(tmp_path)
     with pytest.raises(UserError, match="is not a folder"):
         require_dir(f)
+
+
+def test_read_json_parses_or_raises_one_line_errors(tmp_path: Path) -> None:
+    from vision.common.errors import read_json
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": [1, 2]}')
+    assert read_json(good, "manifest") == {"a": [1, 2]}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match="manifest is not valid JSON") as info:
+        read_json(bad, "manifest")
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00\x81")  # not UTF-8: was a UnicodeDecodeError traceback in some readers
+    with pytest.raises(UserError, match="is not valid JSON"):
+        read_json(binary, "manifest")
+    with pytest.raises(UserError, match="manifest does not exist"):
+        read_json(tmp_path / "none.json", "manifest")

@@ -14,7 +14,6 @@ A missing or unreadable required JSON file, or an undecodable image, is a :class
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from vision.common.errors import UserError, require_dir
+from vision.common.errors import read_json as read_common_json
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif")
 
@@ -31,10 +31,7 @@ def read_json(path: Path, what: str = "BOP file") -> Any:
     """Parse a JSON file; missing or malformed -> :class:`UserError` naming it."""
     if not path.is_file():
         raise UserError(f"required {what} is missing", path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{what} is not valid JSON ({err})", path) from err
+    return read_common_json(path, what)
 
 
 def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:

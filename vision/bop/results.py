@@ -8,7 +8,6 @@ where METHOD has no underscore.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vision.common.atomic import write_json_atomic
-from vision.common.errors import UserError, require_file
+from vision.common.errors import UserError, read_json
 from vision.masks import RLEError, counts_to_string, rle_encode, rle_validate
 
 _NAME = re.compile(r"^([A-Za-z0-9\-.]+)_([A-Za-z0-9\-.]+)-([A-Za-z0-9.]+)\.json$")
@@ -80,11 +79,8 @@ def load_results(
     uncompressed RLE (``counts`` a list) is returned compressed, as pycocotools reads both.
     Violations raise :class:`UserError` naming the file and the entry index.
     """
-    p = require_file(path, "results file")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"results file is not valid JSON ({err})", p) from err
+    p = Path(path)
+    data = read_json(p, "results file")
     if not isinstance(data, list):
         raise UserError("results file must be a JSON list of detections", p)
     known = None if categories is None else {int(c) for c in categories}

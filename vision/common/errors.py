@@ -7,11 +7,13 @@ traceback instead. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 USER_ERROR_EXIT_CODE = 2
 
@@ -53,6 +55,16 @@ def require_dir(path: str | os.PathLike[str], what: str = "folder") -> Path:
     if not p.is_dir():
         raise UserError(f"{what} is not a folder", p)
     return p
+
+
+def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
+    """Parse the JSON file ``path``; a missing file or malformed/undecodable JSON is a :class:`UserError`
+    naming the file and ``what`` it should have been."""
+    p = require_file(path, what)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{what} is not valid JSON ({err})", p) from err
 
 
 def run_with_error_convention(func: Callable[[], int | None], debug: bool) -> int:
