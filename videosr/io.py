@@ -13,6 +13,7 @@ opened or yields no frame is a :class:`UserError`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,16 +216,16 @@ def imresize_down(img: np.ndarray, factor: int) -> np.ndarray:
     return imresize(img, h // factor, w // factor)
 
 
-def reencode_h264(frames: list[np.ndarray], crf: int, fps: float = 25.0) -> list[np.ndarray]:
-    """Round-trip (h, w, 3) uint8 frames through H.264 at ``crf`` (libx264, in memory); same size out."""
-    import io
+def mux_h264(container: Any, frames: Sequence[np.ndarray], rate: int, crf: int, codec: str = "libx264") -> None:
+    """Encode (h, w, 3) uint8 RGB ``frames`` into an open PyAV output ``container`` and flush the encoder.
 
+    Uses yuv420p when h and w are even (what players expect), yuv444p otherwise; the caller closes the
+    container.
+    """
     import av
 
     h, w = frames[0].shape[:2]
-    buf = io.BytesIO()
-    container = av.open(buf, "w", format="matroska")
-    stream: Any = container.add_stream("libx264", rate=max(1, round(fps)))
+    stream: Any = container.add_stream(codec, rate=rate)
     stream.width, stream.height = w, h
     stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
     stream.options = {"crf": str(crf), "preset": "veryfast"}
@@ -233,6 +234,17 @@ def reencode_h264(frames: list[np.ndarray], crf: int, fps: float = 25.0) -> list
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
+
+
+def reencode_h264(frames: list[np.ndarray], crf: int, fps: float = 25.0) -> list[np.ndarray]:
+    """Round-trip (h, w, 3) uint8 frames through H.264 at ``crf`` (libx264, in memory); same size out."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    container = av.open(buf, "w", format="matroska")
+    mux_h264(container, frames, max(1, round(fps)), crf)
     container.close()
     buf.seek(0)
     with av.open(buf, "r") as reader:

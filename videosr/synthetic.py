@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
+from videosr.io import mux_h264
 from vision.common.atomic import atomic_path
 
 
@@ -161,20 +161,13 @@ def encode_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int = 25
     """
     import av
 
-    t, h, w, _ = frames.shape
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
     target = Path(path)
     with atomic_path(target) as tmp:
         container = av.open(str(tmp), "w", format=_format_for(target))
         try:
-            stream: Any = container.add_stream(codec, rate=fps)
-            stream.width, stream.height = w, h
-            stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+            mux_h264(container, list(frames), fps, crf, codec)
         finally:
             container.close()
     return target
